@@ -1,0 +1,91 @@
+"""A venue reached over FIX 4.4: one quickfix initiator session, translation only."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from connectors.base import VenueEvents
+from sor_daemon.config import VenueConfig
+from sor_daemon.domain import Side
+from sor_daemon.fix import codec
+from sor_daemon.fix.codec import DecodeError, FixMessage
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.messages import CancelOrder, NewOrder
+
+
+class FixVenueConnector:
+    def __init__(self, config: VenueConfig, symbols: list[str], events: VenueEvents,
+                 log_dir: str | None = None) -> None:
+        self.name = config.name
+        self._symbols = symbols
+        self._depth = config.market_depth
+        self._events = events
+        spec = SessionSpec(
+            sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
+            port=config.port, host=config.host, heartbeat_seconds=config.heartbeat_seconds,
+            reconnect_seconds=config.reconnect_seconds,
+        )
+        self._session = spec.name
+        self._md_ids = itertools.count(1)
+        self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
+                                    log_dir=log_dir, on_error=self._on_error)
+
+    @property
+    def up(self) -> bool:
+        return self.endpoint.is_logged_on(self._session)
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+
+    async def stop(self) -> None:
+        await self.endpoint.stop()
+
+    # ----------------------------------------------------------- order entry
+
+    def submit(self, order: NewOrder) -> bool:
+        return self.endpoint.send(self._session, "D", codec.encode_new_order(order))
+
+    def cancel(self, request: CancelOrder) -> bool:
+        return self.endpoint.send(self._session, "F", codec.encode_cancel(request))
+
+    def replace(self, request: NewOrder, orig_cl_ord_id: str) -> bool:
+        return self.endpoint.send(self._session, "G", codec.encode_replace(
+            request.cl_ord_id, orig_cl_ord_id, request.symbol, request.side, request.qty,
+            request.ord_type, request.price, request.tif))
+
+    def status(self, cl_ord_id: str, symbol: str, side: str) -> bool:
+        return self.endpoint.send(self._session, "H", codec.encode_status_request(
+            cl_ord_id, symbol, Side(side), f"{self.name}-S{cl_ord_id}"))
+
+    # ------------------------------------------------------- quickfix events
+
+    def on_logon(self, session: str) -> None:
+        self.endpoint.send(session, "V", codec.encode_market_data_request(
+            f"{self.name}-MD{next(self._md_ids)}", self._symbols, self._depth))
+        self._events.venue_session(self.name, True)
+
+    def on_logout(self, session: str) -> None:
+        self._events.venue_session(self.name, False)
+
+    def on_message(self, session: str, message: FixMessage) -> None:
+        match message.msg_type:
+            case "8":
+                self._events.venue_execution(self.name, codec.decode_execution_report(message))
+            case "9":
+                self._events.venue_cancel_reject(self.name, codec.decode_cancel_reject(message))
+            case "W":
+                self._events.venue_book(codec.decode_snapshot(message, self.name,
+                                                              time.time_ns()))
+            case "Y":
+                self._events.venue_problem(self.name, "market_data_rejected",
+                                           message.get(58) or "no reason given")
+            case "j":
+                self._events.venue_problem(self.name, "business_reject",
+                                           message.get(58) or "no reason given")
+            case other:
+                self._events.venue_problem(self.name, "unexpected_message", f"MsgType {other}")
+
+    def _on_error(self, session: str, raw: str, exc: Exception) -> None:
+        kind = "undecodable_message" if isinstance(exc, DecodeError) else "handler_error"
+        self._events.venue_problem(self.name, kind, f"{exc!r} in {raw[:200]!r}")

@@ -1,0 +1,1 @@
+"""sor-daemon: a smart order router over FIX."""

@@ -1,0 +1,3 @@
+from sor_daemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The `sor-daemon` command and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sor_daemon.config import (
+    ConfigError,
+    MarketConfig,
+    SorConfig,
+    check_config,
+    load_config,
+    load_market,
+    market_path,
+)
+from sor_daemon.domain import OrdType, Side, TimeInForce
+
+DEFAULT_CONFIG = "config/sor.toml"
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sor-daemon",
+        description="Smart order router: FIX in from the OMS, FIX out to venues.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT",
+                         description="Run the router daemon until SIGTERM or SIGINT, then log "
+                                     "out every FIX session and exit 0.")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+
+    check = sub.add_parser("check-config", help="validate a config file",
+                           description="Validate a daemon config and the simulated market it "
+                                       "names; print every problem, exit 1 if any.")
+    check.add_argument("file", help="daemon config (TOML)")
+
+    sim = sub.add_parser("sim", help="run the simulated venues of a config",
+                         description="Start, as FIX acceptors, the simulated venues that the "
+                                     "daemon config connects to; run until SIGTERM/SIGINT.")
+    sim.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    sim.add_argument("--market", help="simulated market file (default: the config's "
+                                      "[sim] market)")
+
+    demo = sub.add_parser("demo", help="simulated venues + daemon + a demo order flow",
+                          description="Start the simulated venues and the daemon, send a demo "
+                                      "order flow from the OMS client, print fills and a "
+                                      "summary, stop everything.")
+    demo.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    demo.add_argument("--orders", type=int, default=300, help="orders in the flow")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the flow")
+    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    oms = sub.add_parser("oms", help="a small FIX OMS client",
+                         description="Log on to the daemon as the OMS, send one request and "
+                                     "print every ExecutionReport that comes back.")
+    oms.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    oms.add_argument("--host", default="127.0.0.1", help="daemon host")
+    oms.add_argument("--wait", type=float, default=2.0,
+                     help="seconds to keep printing reports after the request")
+    actions = oms.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def order_args(p: argparse.ArgumentParser, new: bool) -> None:
+        p.add_argument("--symbol", required=True)
+        p.add_argument("--side", required=True, choices=["buy", "sell"])
+        p.add_argument("--qty", type=int, required=new, help="shares")
+        p.add_argument("--price", type=_decimal, help="limit price (omit for market)")
+        p.add_argument("--tif", choices=["day", "ioc"], default="day")
+
+    new = actions.add_parser("new", help="send a NewOrderSingle (D)")
+    order_args(new, True)
+    new.add_argument("--venue", help="pin to a venue (ExDestination, 100)")
+    new.add_argument("--strategy", type=int, help="TargetStrategy (847) code")
+    new.add_argument("--id", help="ClOrdID (default: generated)")
+    for name, text in (("cancel", "send an OrderCancelRequest (F)"),
+                       ("replace", "send an OrderCancelReplaceRequest (G)"),
+                       ("status", "send an OrderStatusRequest (H)")):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("--id", required=True, help="ClOrdID of the order")
+        p.add_argument("--symbol", required=True)
+        p.add_argument("--side", required=True, choices=["buy", "sell"])
+        if name == "replace":
+            p.add_argument("--qty", type=int, required=True, help="new total quantity")
+            p.add_argument("--price", type=_decimal, help="new limit price")
+            p.add_argument("--tif", choices=["day", "ioc"], default="day")
+    flow = actions.add_parser("flow", help="send the demo order flow to a running daemon")
+    flow.add_argument("--orders", type=int, default=300)
+    flow.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def _serve(body: Callable[[asyncio.Event], Awaitable[int | None]]) -> int:
+    """Run ``body`` on uvloop with SIGTERM/SIGINT setting its stop event."""
+    import uvloop
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # After `import quickfix` (which resets SIGINT), so these stick.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await body(stop) or 0
+
+    return uvloop.run(main())
+
+
+def _load(path: str, with_market: bool = False) -> tuple[SorConfig, MarketConfig | None]:
+    config = load_config(path)
+    market = None
+    if with_market:
+        location = market_path(config, path)
+        if location is None:
+            raise ConfigError([f"{path}: no [sim] section: nothing to simulate"])
+        market = load_market(location, config)
+    return config, market
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        problems = check_config(args.file)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if not problems:
+            print(f"{args.file}: ok")
+        return 1 if problems else 0
+    try:
+        config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
+        if args.command == "sim" and args.market:
+            market = load_market(args.market, config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+
+    from sor_daemon.logs import configure_logging
+
+    configure_logging(config.log.level)
+    if args.command == "run":
+        from sor_daemon.daemon import Daemon
+
+        return _serve(lambda stop: Daemon(config).run(stop))
+    if args.command == "sim":
+        from connectors.sim.runner import run_sim
+
+        assert market is not None
+        return _serve(lambda stop: run_sim(config, market, stop))
+    if args.command == "demo":
+        from sor_daemon.demo import run_demo
+
+        assert market is not None
+        return _serve(lambda stop: run_demo(Path(args.config), config, market, args.orders,
+                                            args.seed, stop, verbose=not args.quiet))
+    return _serve(lambda stop: _oms(args, config))
+
+
+async def _oms(args: argparse.Namespace, config: SorConfig) -> int:
+    from sor_daemon.oms_client import OmsClient, OmsOrder, describe
+
+    def show(order: OmsOrder | None, message) -> None:
+        print(describe(message), flush=True)
+
+    client = OmsClient.for_config(config, args.host, show)
+    if not await client.start():
+        print(f"could not log on to the daemon at {args.host}:{config.oms.port}",
+              file=sys.stderr)
+        await client.stop()
+        return 1
+    try:
+        if args.action == "flow":
+            from sor_daemon.demo import load_flow_market, run_flow
+
+            market = load_flow_market(args.config, config)
+            summary = await run_flow(client, config, market, args.orders, args.seed,
+                                     verbose=True)
+            print(summary.render())
+            return 0
+        side = Side.BUY if args.side == "buy" else Side.SELL
+        price = getattr(args, "price", None)
+        ord_type = OrdType.LIMIT if price is not None else OrdType.MARKET
+        tif = TimeInForce.IOC if getattr(args, "tif", "day") == "ioc" else TimeInForce.DAY
+        if args.action == "new":
+            order = client.new_order(args.symbol, side, args.qty, ord_type, price, tif,
+                                     args.venue, args.strategy, args.id)
+            await client.wait_for(lambda: order.is_terminal, args.wait)
+            return 0
+        order = OmsOrder(args.id, args.symbol, side, getattr(args, "qty", None) or 0,
+                         ord_type, price, tif, current=args.id)
+        client.orders[args.id] = order
+        if args.action == "cancel":
+            client.cancel(order)
+        elif args.action == "replace":
+            client.replace(order, args.qty, price)
+        else:
+            client.status(order)
+        await client.wait_for(lambda: False, args.wait)
+        return 0
+    finally:
+        await client.stop()

@@ -1,0 +1,246 @@
+"""Configuration: frozen pydantic models that reject unknown keys, loaded from TOML.
+
+`load_config` returns a validated `SorConfig` or raises `ConfigError` carrying every
+problem as ``path: message`` lines (``venues[1].port: ...``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sor_daemon.routing.registry import STRATEGY_NAMES
+
+CompID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Host = Annotated[str, Field(min_length=1)]
+Symbol = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9.\-]{0,15}$")]
+PositivePrice = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
+
+
+class Strict(BaseModel):
+    """Base for every config section: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OmsConfig(Strict):
+    """The FIX acceptor that upstream OMS sessions log on to.
+
+    quickfix 1.16 listens on every interface; logons are accepted only from
+    ``allowed_remote_addresses`` (empty: from anywhere).
+    """
+
+    port: Port = 9878
+    allowed_remote_addresses: list[Annotated[str, Field(min_length=1)]] = ["127.0.0.1"]
+    sender_comp_id: CompID = "SOR"
+    target_comp_id: CompID = "OMS"
+    heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
+    send_pending_new: bool = False
+
+
+class MetricsConfig(Strict):
+    host: Host = "127.0.0.1"
+    port: Port = 9464
+
+
+class LogConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    fix_message_dir: str | None = None
+    """Where quickfix writes its raw message and event logs; none when unset."""
+
+
+class RoutingConfig(Strict):
+    default_strategy: str = "best-price"
+
+    @field_validator("default_strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {value!r}; known: {', '.join(STRATEGY_NAMES)}")
+        return value
+
+
+class SymbolConfig(Strict):
+    tick_size: PositivePrice = Decimal("0.01")
+
+
+class VenueConfig(Strict):
+    """One venue the daemon connects to as a FIX initiator."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
+    kind: Literal["lit"] = "lit"
+    host: Host = "127.0.0.1"
+    port: Port
+    sender_comp_id: CompID = "SOR"
+    target_comp_id: CompID
+    heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
+    reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 1
+    market_depth: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class SimConfig(Strict):
+    market: str = "sim-market.toml"
+    """The simulated market file, relative to this config file."""
+
+
+class SorConfig(Strict):
+    oms: OmsConfig = OmsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    routing: RoutingConfig = RoutingConfig()
+    symbols: Annotated[dict[Symbol, SymbolConfig], Field(min_length=1)]
+    venues: Annotated[list[VenueConfig], Field(min_length=1)]
+    sim: SimConfig | None = None
+    """Present when the venues are the bundled simulator (`sor-daemon sim`)."""
+
+    @model_validator(mode="after")
+    def _unique_venues(self) -> SorConfig:
+        problems: list[str] = []
+        seen: dict[Any, int] = {}
+        for i, venue in enumerate(self.venues):
+            for key, what in (
+                (("name", venue.name), f"name {venue.name!r}"),
+                (("session", venue.sender_comp_id, venue.target_comp_id), "FIX session "
+                 f"{venue.sender_comp_id}->{venue.target_comp_id}"),
+            ):
+                if key in seen:
+                    problems.append(f"venues[{i}]: duplicate {what} (also venues[{seen[key]}])")
+                seen.setdefault(key, i)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def venue(self, name: str) -> VenueConfig:
+        return next(v for v in self.venues if v.name == name)
+
+
+class SimSymbolConfig(Strict):
+    reference_price: PositivePrice
+
+
+class SimVenueConfig(Strict):
+    """How one simulated lit venue seeds and refills its books."""
+
+    price_offset_ticks: Annotated[int, Field(ge=-100, le=100)] = 0
+    half_spread_ticks: Annotated[int, Field(ge=1, le=100)] = 1
+    levels: Annotated[int, Field(ge=1, le=50)] = 5
+    level_size: Annotated[int, Field(ge=1, le=10_000_000)] = 500
+    size_step: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    """Extra shares per level away from the touch (deeper levels hold more)."""
+
+
+class MarketConfig(Strict):
+    """The simulated market: reference prices and per-venue book profiles."""
+
+    symbols: Annotated[dict[Symbol, SimSymbolConfig], Field(min_length=1)]
+    venues: dict[str, SimVenueConfig] = {}
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required setting is missing",
+}
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """One ``path: message`` line per pydantic error, with the offending value."""
+    lines = []
+    for err in error.errors(include_url=False):
+        loc = _format_loc(tuple(part for part in err["loc"] if not _is_internal(part)))
+        message = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+        value = err.get("input")
+        if err["type"] not in ("missing", "model_type") and not isinstance(value, dict | list):
+            message += f" (got {value!r})"
+        lines.append(f"{prefix}{loc}: {message}")
+    return lines
+
+
+def _is_internal(part: int | str) -> bool:
+    """pydantic adds validator names such as 'function-after[...]' to some locations."""
+    return isinstance(part, str) and "[" in part
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def load_config(path: str | Path) -> SorConfig:
+    path = Path(path)
+    try:
+        return SorConfig.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def market_path(config: SorConfig, config_path: str | Path) -> Path | None:
+    if config.sim is None:
+        return None
+    return Path(config_path).parent / config.sim.market
+
+
+def load_market(path: str | Path, config: SorConfig | None = None) -> MarketConfig:
+    """Load the simulated market; with ``config``, check it covers the daemon's config."""
+    path = Path(path)
+    try:
+        market = MarketConfig.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=f"{path.name}: ")) from None
+    if config is not None:
+        missing = [
+            f"{path.name}: symbols.{symbol}: missing (the daemon config trades it)"
+            for symbol in config.symbols
+            if symbol not in market.symbols
+        ]
+        if missing:
+            raise ConfigError(missing)
+    return market
+
+
+def check_config(path: str | Path) -> list[str]:
+    """Every problem in a daemon config and the simulated market it names (empty if none)."""
+    try:
+        config = load_config(path)
+        market = market_path(config, path)
+        if market is not None:
+            load_market(market, config)
+    except ConfigError as exc:
+        return exc.problems
+    return []

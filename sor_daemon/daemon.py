@@ -1,0 +1,214 @@
+"""The daemon: wires the OMS gateway, the engine and the venue connectors on one loop.
+
+Everything here runs on the event loop thread, which is the only writer of order
+state: adapters report events, the engine decides, and `_execute` carries out the
+engine's actions through the adapters, counting and logging as it goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from prometheus_client import start_http_server
+
+from connectors.fix_venue import FixVenueConnector
+from sor_daemon.config import SorConfig
+from sor_daemon.domain import ExecType, OrdStatus
+from sor_daemon.engine import Action, Anomaly, CancelChild, Engine, IdSource, SendChild, ToOms
+from sor_daemon.gateway import OmsGateway
+from sor_daemon.market import VenueBook
+from sor_daemon.messages import (
+    CancelFields,
+    CancelReject,
+    ExecutionReport,
+    NewOrderFields,
+    ReplaceFields,
+    StatusFields,
+)
+from sor_daemon.metrics import (
+    ANOMALIES,
+    CHILD_ACK_LATENCY,
+    CHILD_ORDERS,
+    DECISION_LATENCY,
+    FILLED_SHARES,
+    FILLS,
+    FIX_MESSAGES,
+    PARENT_ORDERS,
+    REJECTS,
+    SESSION_UP,
+    UNDELIVERED,
+)
+
+
+def id_prefix(now_ns: int) -> str:
+    """A short prefix from the start time, so IDs stay unique across restarts."""
+    value, digits = now_ns // 1_000_000, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    text = ""
+    while value:
+        value, rem = divmod(value, 36)
+        text = digits[rem] + text
+    return text + "-"
+
+
+class Daemon:
+    def __init__(self, config: SorConfig) -> None:
+        self.config = config
+        self.log = structlog.get_logger("sor")
+        self.engine = Engine(
+            ticks={s: c.tick_size for s, c in config.symbols.items()},
+            venues={v.name: v.kind for v in config.venues},
+            default_strategy=config.routing.default_strategy,
+            ids=IdSource(id_prefix(time.time_ns())),
+            send_pending_new=config.oms.send_pending_new,
+        )
+        log_dir = config.log.fix_message_dir
+        self.gateway = OmsGateway(config.oms, self, log_dir)
+        self.connectors = {
+            v.name: FixVenueConnector(v, list(config.symbols), self, log_dir)
+            for v in config.venues
+        }
+        self._metrics_server = None
+        for venue in self.connectors:
+            SESSION_UP.labels(venue).set(0)
+        SESSION_UP.labels("oms").set(0)
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        metrics = self.config.metrics
+        self._metrics_server, _ = start_http_server(metrics.port, metrics.host)
+        for connector in self.connectors.values():
+            await connector.start()
+        await self.gateway.start()
+        self.log.info("daemon_started", oms_port=self.config.oms.port,
+                      venues=list(self.connectors), metrics=f"{metrics.host}:{metrics.port}")
+
+    async def stop(self) -> None:
+        """Stop intake first, then log out of every venue."""
+        self.log.info("daemon_stopping", open_parents=len(self.engine.open_parents()))
+        await self.gateway.stop()
+        await asyncio.gather(*(c.stop() for c in self.connectors.values()))
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        self.log.info("daemon_stopped")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # ------------------------------------------------------------ OMS events
+
+    def new_order(self, session: str, fields: NewOrderFields) -> None:
+        received, now = time.perf_counter_ns(), time.time_ns()
+        actions = self.engine.new_order(session, fields, now)
+        parent = self.engine.parent(session, fields.cl_ord_id)
+        if parent is not None and parent.created_ns == now:
+            PARENT_ORDERS.labels(parent.strategy).inc()
+        self._execute(actions, decision_started=received)
+
+    def cancel_order(self, session: str, fields: CancelFields) -> None:
+        self._execute(self.engine.cancel_order(session, fields, time.time_ns()))
+
+    def replace_order(self, session: str, fields: ReplaceFields) -> None:
+        self._execute(self.engine.replace_order(session, fields, time.time_ns()))
+
+    def order_status(self, session: str, fields: StatusFields) -> None:
+        self._execute(self.engine.order_status(session, fields, time.time_ns()))
+
+    def oms_session(self, session: str, up: bool) -> None:
+        self.log.info("oms_session_up" if up else "oms_session_down", session=session)
+
+    def oms_problem(self, session: str, problem: str, detail: str) -> None:
+        ANOMALIES.labels(problem).inc()
+        self.log.error("oms_message_failed", session=session, problem=problem, detail=detail)
+
+    # ---------------------------------------------------------- venue events
+
+    def venue_session(self, venue: str, up: bool) -> None:
+        SESSION_UP.labels(venue).set(1 if up else 0)
+        self.log.info("venue_session_up" if up else "venue_session_down", venue=venue)
+        self._execute(self.engine.venue_session(venue, up, time.time_ns()))
+
+    def venue_execution(self, venue: str, report: ExecutionReport) -> None:
+        now = time.time_ns()
+        FIX_MESSAGES.labels("in", venue, "8").inc()
+        if report.exec_type is ExecType.NEW:
+            child = self.engine.child(report.cl_ord_id)
+            if child is not None and child.status is OrdStatus.PENDING_NEW:
+                CHILD_ACK_LATENCY.labels(venue).observe((now - child.sent_ns) / 1e9)
+        elif report.exec_type is ExecType.TRADE:
+            FILLS.labels(venue).inc()
+            FILLED_SHARES.labels(venue).inc(report.last_qty)
+        self._execute(self.engine.venue_execution(venue, report, now))
+
+    def venue_cancel_reject(self, venue: str, reject: CancelReject) -> None:
+        FIX_MESSAGES.labels("in", venue, "9").inc()
+        self.log.info("venue_cancel_rejected", venue=venue, child=reject.orig_cl_ord_id,
+                      text=reject.text)
+        self._execute(self.engine.venue_cancel_reject(venue, reject, time.time_ns()))
+
+    def venue_book(self, book: VenueBook) -> None:
+        self.engine.venue_book(book)
+
+    def venue_problem(self, venue: str, problem: str, detail: str) -> None:
+        ANOMALIES.labels(problem).inc()
+        self.log.error("venue_problem", venue=venue, problem=problem, detail=detail)
+
+    # --------------------------------------------------------------- actions
+
+    def _execute(self, actions: list[Action], decision_started: int | None = None) -> None:
+        for action in actions:
+            match action:
+                case SendChild(venue=venue, order=order, child=child):
+                    if not self.connectors[venue].submit(order):
+                        self.log.warning("child_not_sent", venue=venue, child=order.cl_ord_id,
+                                         parent=child.parent.cl_ord_id)
+                        self._execute(self.engine.child_not_sent(
+                            order.cl_ord_id, "venue session is down", time.time_ns()))
+                        continue
+                    if decision_started is not None:
+                        DECISION_LATENCY.observe(
+                            (time.perf_counter_ns() - decision_started) / 1e9)
+                        decision_started = None
+                    CHILD_ORDERS.labels(venue).inc()
+                    FIX_MESSAGES.labels("out", venue, "D").inc()
+                    self.log.info("child_routed", parent=child.parent.cl_ord_id,
+                                  strategy=child.parent.strategy, venue=venue,
+                                  child=order.cl_ord_id, side=order.side, qty=order.qty,
+                                  price=order.price, tif=order.tif)
+                case CancelChild(venue=venue, request=request):
+                    if self.connectors[venue].cancel(request):
+                        FIX_MESSAGES.labels("out", venue, "F").inc()
+                    else:
+                        ANOMALIES.labels("cancel_not_sent").inc()
+                        self.log.warning("cancel_not_sent", venue=venue,
+                                         child=request.orig_cl_ord_id)
+                case ToOms(session=session, message=message):
+                    self._report(session, message)
+                case Anomaly(reason=reason, detail=detail):
+                    ANOMALIES.labels(reason).inc()
+                    self.log.error("anomaly", reason=reason, detail=detail)
+
+    def _report(self, session: str, message: ExecutionReport | CancelReject) -> None:
+        if isinstance(message, ExecutionReport):
+            if message.exec_type is ExecType.REJECTED:
+                REJECTS.labels(message.ord_rej_reason.name.lower()
+                               if message.ord_rej_reason else "other").inc()
+            self.log.info("oms_report", parent=message.cl_ord_id,
+                          exec_type=message.exec_type, status=message.ord_status,
+                          last_qty=message.last_qty or None, last_px=message.last_px,
+                          venue=message.last_mkt, cum_qty=message.cum_qty, text=message.text)
+        else:
+            REJECTS.labels(f"cancel_{message.reason.name.lower()}").inc()
+            self.log.info("oms_cancel_reject", parent=message.orig_cl_ord_id,
+                          reason=message.reason, text=message.text)
+        if not self.gateway.send(session, message):
+            UNDELIVERED.inc()
+            self.log.warning("oms_report_undelivered", session=session,
+                             parent=message.cl_ord_id)

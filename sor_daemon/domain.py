@@ -1,0 +1,98 @@
+"""The order vocabulary shared by the core and the adapters, with FIX 4.4 wire values.
+
+Quantities are whole shares (``int``); prices are ``decimal.Decimal``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Side(str, Enum):
+    BUY = "1"
+    SELL = "2"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: costs are ``sign * (paid - benchmark)``."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrdType(str, Enum):
+    MARKET = "1"
+    LIMIT = "2"
+
+
+class TimeInForce(str, Enum):
+    DAY = "0"
+    IOC = "3"
+
+
+class OrdStatus(str, Enum):
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    REPLACED = "5"
+    PENDING_CANCEL = "6"
+    REJECTED = "8"
+    PENDING_NEW = "A"
+    EXPIRED = "C"
+    PENDING_REPLACE = "E"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED}
+)
+
+
+class ExecType(str, Enum):
+    NEW = "0"
+    CANCELED = "4"
+    REPLACED = "5"
+    PENDING_CANCEL = "6"
+    REJECTED = "8"
+    PENDING_NEW = "A"
+    EXPIRED = "C"
+    PENDING_REPLACE = "E"
+    TRADE = "F"
+    ORDER_STATUS = "I"
+
+
+class OrdRejReason(str, Enum):
+    """FIX 4.4 OrdRejReason (103) values the router uses."""
+
+    BROKER_OPTION = "0"
+    UNKNOWN_SYMBOL = "1"
+    EXCHANGE_CLOSED = "2"
+    UNKNOWN_ORDER = "5"
+    DUPLICATE_ORDER = "6"
+    UNSUPPORTED_ORDER_CHARACTERISTIC = "11"
+    INCORRECT_QUANTITY = "13"
+    OTHER = "99"
+
+
+class CxlRejReason(str, Enum):
+    """FIX 4.4 CxlRejReason (102)."""
+
+    TOO_LATE_TO_CANCEL = "0"
+    UNKNOWN_ORDER = "1"
+    BROKER_OPTION = "2"
+    ALREADY_PENDING = "3"
+    DUPLICATE_CLORDID = "6"
+    OTHER = "99"
+
+
+class CxlRejResponseTo(str, Enum):
+    """FIX 4.4 CxlRejResponseTo (434): which request an OrderCancelReject answers."""
+
+    CANCEL = "1"
+    REPLACE = "2"

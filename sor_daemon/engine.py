@@ -1,0 +1,557 @@
+"""The routing engine: owns every parent and child order. Pure: events in, actions out.
+
+Each public method takes one event (an OMS request, a venue report, a session change)
+with the time, and returns the actions the adapters must carry out, in order. Nothing
+here touches a socket, a clock or quickfix, so the same engine runs live and in tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from sor_daemon.intake import Rejection, validate_new_order, validate_replace
+from sor_daemon.market import ConsolidatedBook, VenueBook
+from sor_daemon.messages import (
+    CancelFields,
+    CancelOrder,
+    CancelReject,
+    ExecutionReport,
+    NewOrder,
+    NewOrderFields,
+    ReplaceFields,
+    StatusFields,
+)
+from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
+from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
+from sor_daemon.routing.strategy import RouteRequest, VenueState
+
+
+@dataclass(frozen=True, slots=True)
+class SendChild:
+    venue: str
+    order: NewOrder
+    child: ChildOrder
+
+
+@dataclass(frozen=True, slots=True)
+class CancelChild:
+    venue: str
+    request: CancelOrder
+
+
+@dataclass(frozen=True, slots=True)
+class ToOms:
+    session: str
+    message: ExecutionReport | CancelReject
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something that must never happen did, or a counterparty sent nonsense."""
+
+    reason: str
+    detail: str
+
+
+Action = SendChild | CancelChild | ToOms | Anomaly
+
+
+class IdSource:
+    """OrderIDs, ExecIDs and child ClOrdIDs: ``prefix`` keeps them unique across restarts."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._counter = itertools.count(1)
+
+    def next(self, kind: str) -> str:
+        return f"{self._prefix}{kind}{next(self._counter)}"
+
+
+NO_ORDER_ID = "NONE"
+
+
+class Engine:
+    def __init__(
+        self,
+        ticks: Mapping[str, Decimal],
+        venues: Mapping[str, str],
+        default_strategy: str,
+        ids: IdSource,
+        send_pending_new: bool = False,
+    ) -> None:
+        self.market = ConsolidatedBook()
+        self._ticks = dict(ticks)
+        self._venues = {name: VenueState(name, kind, False) for name, kind in venues.items()}
+        self._default_strategy = default_strategy
+        self._strategy_codes = {code: s.name for code, s in STRATEGIES_BY_CODE.items()}
+        self._ids = ids
+        self._send_pending_new = send_pending_new
+        self._parents: dict[tuple[str, str], ParentOrder] = {}
+        self._children: dict[str, ChildOrder] = {}
+        self._seen_execs: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def venues(self) -> Mapping[str, VenueState]:
+        return self._venues
+
+    def parent(self, session: str, cl_ord_id: str) -> ParentOrder | None:
+        return self._parents.get((session, cl_ord_id))
+
+    def child(self, cl_ord_id: str) -> ChildOrder | None:
+        return self._children.get(cl_ord_id)
+
+    def open_parents(self) -> list[ParentOrder]:
+        return list({id(p): p for p in self._parents.values() if not p.is_terminal}.values())
+
+    # ---------------------------------------------------------------- OMS side
+
+    def new_order(self, session: str, fields: NewOrderFields, now_ns: int) -> list[Action]:
+        if (session, fields.cl_ord_id) in self._parents:
+            return [self._reject_new(session, fields, Rejection(
+                OrdRejReason.DUPLICATE_ORDER,
+                f"duplicate ClOrdID (11) {fields.cl_ord_id!r}: already used in this session",
+            ))]
+        order = validate_new_order(fields, self._ticks, self._venues, self._strategy_codes)
+        if isinstance(order, Rejection):
+            return [self._reject_new(session, fields, order)]
+        unavailable = self._unavailable(order.ex_destination)
+        if unavailable:
+            return [self._reject_new(session, fields,
+                                     Rejection(OrdRejReason.EXCHANGE_CLOSED, unavailable))]
+        strategy = (
+            STRATEGIES_BY_CODE[order.target_strategy].name
+            if order.target_strategy is not None
+            else self._default_strategy
+        )
+        parent = ParentOrder(
+            session=session,
+            cl_ord_id=order.cl_ord_id,
+            order_id=self._ids.next("O"),
+            symbol=order.symbol,
+            side=order.side,
+            ord_type=order.ord_type,
+            price=order.price,
+            tif=order.tif,
+            qty=order.qty,
+            strategy=strategy,
+            pinned_venue=order.ex_destination,
+            created_ns=now_ns,
+            arrival_mid=self.market.nbbo(order.symbol).mid,
+        )
+        self._parents[(session, parent.cl_ord_id)] = parent
+        actions: list[Action] = []
+        if self._send_pending_new:
+            actions.append(self._report(parent, ExecType.PENDING_NEW))
+        actions += self._route(parent, now_ns)
+        return actions
+
+    def cancel_order(self, session: str, fields: CancelFields, now_ns: int) -> list[Action]:
+        parent, refusal = self._amendable(session, fields.cl_ord_id, fields.orig_cl_ord_id,
+                                          CxlRejResponseTo.CANCEL)
+        if refusal is not None:
+            return [refusal]
+        assert parent is not None
+        return self._begin_pending(parent, PendingRequest(
+            is_replace=False, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
+            prior_status=parent.status,
+        ), now_ns)
+
+    def replace_order(self, session: str, fields: ReplaceFields, now_ns: int) -> list[Action]:
+        parent, refusal = self._amendable(session, fields.cl_ord_id, fields.orig_cl_ord_id,
+                                          CxlRejResponseTo.REPLACE)
+        if refusal is not None:
+            return [refusal]
+        assert parent is not None
+        terms = validate_replace(fields, self._as_order(parent), parent.cum_qty,
+                                 self._ticks[parent.symbol])
+        if isinstance(terms, Rejection):
+            return [self._cancel_reject(parent, fields.cl_ord_id, fields.orig_cl_ord_id,
+                                        CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, terms.text)]
+        return self._begin_pending(parent, PendingRequest(
+            is_replace=True, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
+            qty=terms.qty, price=terms.price, prior_status=parent.status,
+        ), now_ns)
+
+    def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
+        parent = self._parents.get((session, fields.cl_ord_id or ""))
+        if parent is None and fields.order_id:
+            parent = next((p for p in self._parents.values()
+                           if p.session == session and p.order_id == fields.order_id), None)
+        if parent is None:
+            return [ToOms(session, ExecutionReport(
+                order_id=fields.order_id or NO_ORDER_ID,
+                cl_ord_id=fields.cl_ord_id or "NONE",
+                exec_id=self._ids.next("E"),
+                exec_type=ExecType.ORDER_STATUS,
+                ord_status=OrdStatus.REJECTED,
+                symbol="[N/A]",
+                side=Side.BUY,
+                order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
+                ord_rej_reason=OrdRejReason.UNKNOWN_ORDER,
+                text=f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}",
+                ord_status_req_id=fields.ord_status_req_id,
+            ))]
+        return [self._report(parent, ExecType.ORDER_STATUS,
+                             status_req_id=fields.ord_status_req_id, text=parent.text or None)]
+
+    # -------------------------------------------------------------- venue side
+
+    def venue_session(self, venue: str, up: bool, now_ns: int) -> list[Action]:
+        state = self._venues.get(venue)
+        if state is None:
+            return [Anomaly("unknown_venue", f"session event for unknown venue {venue!r}")]
+        self._venues[venue] = VenueState(venue, state.kind, up)
+        if not up:
+            self.market.drop_venue(venue)
+        return []
+
+    def venue_book(self, book: VenueBook) -> None:
+        if book.venue in self._venues:
+            self.market.update(book)
+
+    def venue_execution(self, venue: str, report: ExecutionReport, now_ns: int) -> list[Action]:
+        child = self._children.get(report.cl_ord_id)
+        if child is None and report.orig_cl_ord_id:
+            child = self._children.get(report.orig_cl_ord_id)
+        if child is None or child.venue != venue:
+            return [Anomaly("unknown_child",
+                            f"{venue} report for unknown order {report.cl_ord_id!r}")]
+        if report.exec_type is ExecType.TRADE:
+            key = (venue, report.exec_id)
+            if key in self._seen_execs:
+                return [Anomaly("duplicate_exec", f"{venue} ExecID {report.exec_id} again")]
+            self._seen_execs.add(key)
+        if report.order_id:
+            child.venue_order_id = report.order_id
+        actions: list[Action] = []
+        match report.exec_type:
+            case ExecType.NEW:
+                if child.status is OrdStatus.PENDING_NEW:
+                    self._move(child, OrdStatus.NEW, actions)
+                self._acknowledge(child.parent, actions)
+            case ExecType.TRADE:
+                self._apply_fill(child, report, actions)
+            case ExecType.CANCELED | ExecType.EXPIRED:
+                target = (OrdStatus.CANCELED if report.exec_type is ExecType.CANCELED
+                          else OrdStatus.EXPIRED)
+                unsolicited = not child.cancel_ids
+                self._move(child, target, actions)
+                if unsolicited and child.cum_qty < child.qty:
+                    # An IOC miss or a venue-side cancel: look elsewhere for the residual.
+                    child.parent.exhausted_venues.add(venue)
+                    if report.text:
+                        child.parent.text = f"{venue}: {report.text}"
+            case ExecType.REJECTED:
+                self._move(child, OrdStatus.REJECTED, actions)
+                child.parent.exhausted_venues.add(venue)
+                child.parent.text = f"{venue} rejected: {report.text or 'no reason given'}"
+            case ExecType.PENDING_CANCEL | ExecType.PENDING_NEW | ExecType.ORDER_STATUS:
+                pass
+            case _:
+                actions.append(Anomaly("unexpected_exec_type",
+                                       f"{venue} ExecType {report.exec_type.name} for "
+                                       f"{child.cl_ord_id}"))
+        if child.is_terminal:
+            actions += self._after_child(child.parent, now_ns)
+        return actions
+
+    def venue_cancel_reject(self, venue: str, reject: CancelReject, now_ns: int) -> list[Action]:
+        child = self._children.get(reject.orig_cl_ord_id) or self._children.get(reject.cl_ord_id)
+        if child is None:
+            return [Anomaly("unknown_child", f"{venue} cancel reject for unknown "
+                                             f"{reject.orig_cl_ord_id!r}")]
+        if child.is_terminal:
+            return []  # too late: the fill or cancel that ended it has been applied
+        actions: list[Action] = []
+        self._move(child, OrdStatus.PARTIALLY_FILLED if child.cum_qty else OrdStatus.NEW,
+                   actions)
+        parent = child.parent
+        request = parent.pending
+        if request is not None:
+            parent.pending = None
+            self._move(parent, parent.working_status, actions)
+            actions.append(self._cancel_reject(
+                parent, request.cl_ord_id, request.orig_cl_ord_id,
+                CxlRejResponseTo.REPLACE if request.is_replace else CxlRejResponseTo.CANCEL,
+                CxlRejReason.BROKER_OPTION, f"{venue} refused to cancel: {reject.text}"))
+        return actions
+
+    def child_not_sent(self, child_id: str, reason: str, now_ns: int) -> list[Action]:
+        """A child the connector could not hand to its venue: treated as a venue reject."""
+        child = self._children[child_id]
+        actions: list[Action] = []
+        self._move(child, OrdStatus.REJECTED, actions)
+        child.parent.exhausted_venues.add(child.venue)
+        child.parent.text = f"{child.venue}: {reason}"
+        return actions + self._after_child(child.parent, now_ns)
+
+    # ---------------------------------------------------------------- internals
+
+    def _unavailable(self, pinned: str | None) -> str | None:
+        if pinned is not None:
+            return None if self._venues[pinned].up else f"venue {pinned} is down"
+        if not any(v.up for v in self._venues.values()):
+            return "no venue session is up"
+        return None
+
+    def _route(self, parent: ParentOrder, now_ns: int) -> list[Action]:
+        """Place what nothing is working; when nothing can be placed, end the parent."""
+        if parent.is_terminal or parent.pending is not None or parent.live_children():
+            return []
+        qty = parent.leaves_qty
+        if qty <= 0:
+            return []
+        request = RouteRequest(
+            symbol=parent.symbol, side=parent.side, ord_type=parent.ord_type,
+            limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
+            exhausted=frozenset(parent.exhausted_venues),
+        )
+        plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns)
+        if not plans:
+            return self._end_unplaceable(parent)
+        actions: list[Action] = []
+        for plan in plans:
+            child = ChildOrder(
+                cl_ord_id=self._ids.next("C"), parent=parent, venue=plan.venue,
+                symbol=parent.symbol, side=parent.side, ord_type=plan.ord_type,
+                price=plan.price, tif=plan.tif, qty=plan.qty, sent_ns=now_ns,
+            )
+            parent.children[child.cl_ord_id] = child
+            self._children[child.cl_ord_id] = child
+            actions.append(SendChild(plan.venue, NewOrder(
+                child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
+                child.price, child.tif), child))
+        return actions
+
+    def _end_unplaceable(self, parent: ParentOrder) -> list[Action]:
+        actions: list[Action] = []
+        children = parent.children.values()
+        if children and all(c.status is OrdStatus.REJECTED for c in children):
+            self._move(parent, OrdStatus.REJECTED, actions)
+            actions.append(self._report(parent, ExecType.REJECTED, reason=OrdRejReason.OTHER,
+                                        text=f"no venue accepted the order ({parent.text})"))
+            return actions
+        if parent.ord_type is OrdType.MARKET or parent.tif is TimeInForce.IOC:
+            why = "no more displayed liquidity within the limit"
+        else:
+            why = "no venue can take the residual"
+        if parent.text:
+            why += f" (last: {parent.text})"
+        self._move(parent, OrdStatus.CANCELED, actions)
+        actions.append(self._report(parent, ExecType.CANCELED, text=why))
+        return actions
+
+    def _acknowledge(self, parent: ParentOrder, actions: list[Action]) -> None:
+        if parent.acked:
+            return
+        parent.acked = True
+        if parent.status is OrdStatus.PENDING_NEW:
+            self._move(parent, OrdStatus.NEW, actions)
+            actions.append(self._report(parent, ExecType.NEW))
+
+    def _apply_fill(self, child: ChildOrder, report: ExecutionReport,
+                    actions: list[Action]) -> None:
+        qty, price = report.last_qty, report.last_px
+        if qty <= 0 or price is None:
+            actions.append(Anomaly("bad_fill", f"{child.venue} fill {report.exec_id} without "
+                                               "a positive LastQty and a LastPx"))
+            return
+        if qty > child.leaves_qty:
+            actions.append(Anomaly("venue_overfill",
+                                   f"{child.venue} filled {qty} on {child.cl_ord_id} with only "
+                                   f"{child.leaves_qty} working; applying {child.leaves_qty}"))
+            qty = child.leaves_qty
+            if qty == 0:
+                return
+        child.cum_qty += qty
+        if child.cum_qty == child.qty:
+            self._move(child, OrdStatus.FILLED, actions)
+        elif child.status is not OrdStatus.PENDING_CANCEL:
+            self._move(child, OrdStatus.PARTIALLY_FILLED, actions)
+        self.market.consume(child.venue, child.symbol, child.side, price, qty)
+
+        parent = child.parent
+        self._acknowledge(parent, actions)
+        parent.cum_qty += qty
+        parent.notional += price * qty
+        if parent.cum_qty >= parent.qty:
+            self._move(parent, OrdStatus.FILLED, actions)
+        elif parent.pending is None:
+            self._move(parent, OrdStatus.PARTIALLY_FILLED, actions)
+        actions.append(self._report(parent, ExecType.TRADE, last_qty=qty, last_px=price,
+                                    last_mkt=child.venue))
+        if parent.status is OrdStatus.FILLED and parent.pending is not None:
+            request, parent.pending = parent.pending, None
+            actions.append(self._cancel_reject(
+                parent, request.cl_ord_id, request.orig_cl_ord_id,
+                CxlRejResponseTo.REPLACE if request.is_replace else CxlRejResponseTo.CANCEL,
+                CxlRejReason.TOO_LATE_TO_CANCEL, "order is already filled"))
+
+    def _after_child(self, parent: ParentOrder, now_ns: int) -> list[Action]:
+        """A child has ended: finish a pending cancel/replace, or place the residual."""
+        if parent.is_terminal or parent.live_children():
+            return []
+        if parent.pending is not None:
+            return self._resolve_pending(parent, now_ns)
+        return self._route(parent, now_ns)
+
+    def _amendable(
+        self, session: str, cl_ord_id: str, orig_cl_ord_id: str, response_to: CxlRejResponseTo
+    ) -> tuple[ParentOrder | None, ToOms | None]:
+        parent = self._parents.get((session, orig_cl_ord_id))
+        if parent is None:
+            return None, ToOms(session, CancelReject(
+                NO_ORDER_ID, cl_ord_id, orig_cl_ord_id, OrdStatus.REJECTED, response_to,
+                CxlRejReason.UNKNOWN_ORDER, f"unknown order: OrigClOrdID (41) {orig_cl_ord_id!r}",
+            ))
+        if (session, cl_ord_id) in self._parents:
+            return None, self._cancel_reject(
+                parent, cl_ord_id, orig_cl_ord_id, response_to, CxlRejReason.DUPLICATE_CLORDID,
+                f"duplicate ClOrdID (11) {cl_ord_id!r}: already used in this session")
+        if parent.is_terminal:
+            return None, self._cancel_reject(
+                parent, cl_ord_id, orig_cl_ord_id, response_to, CxlRejReason.TOO_LATE_TO_CANCEL,
+                f"order is already {parent.status.name.lower().replace('_', ' ')}")
+        if parent.pending is not None:
+            return None, self._cancel_reject(
+                parent, cl_ord_id, orig_cl_ord_id, response_to, CxlRejReason.ALREADY_PENDING,
+                f"a cancel or replace ({parent.pending.cl_ord_id}) is already pending")
+        return parent, None
+
+    def _begin_pending(self, parent: ParentOrder, request: PendingRequest,
+                       now_ns: int) -> list[Action]:
+        actions: list[Action] = []
+        parent.pending = request
+        self._parents[(parent.session, request.cl_ord_id)] = parent
+        target = OrdStatus.PENDING_REPLACE if request.is_replace else OrdStatus.PENDING_CANCEL
+        self._move(parent, target, actions)
+        actions.append(self._report(
+            parent, ExecType.PENDING_REPLACE if request.is_replace else ExecType.PENDING_CANCEL,
+            cl_ord_id=request.cl_ord_id, orig_cl_ord_id=request.orig_cl_ord_id))
+        live = parent.live_children()
+        if not live:
+            return actions + self._resolve_pending(parent, now_ns)
+        for child in live:
+            if child.status is OrdStatus.PENDING_CANCEL:
+                continue
+            cancel_id = self._ids.next("X")
+            child.cancel_ids.append(cancel_id)
+            self._children[cancel_id] = child
+            self._move(child, OrdStatus.PENDING_CANCEL, actions)
+            actions.append(CancelChild(child.venue, CancelOrder(
+                cancel_id, child.cl_ord_id, child.symbol, child.side, child.qty)))
+        return actions
+
+    def _resolve_pending(self, parent: ParentOrder, now_ns: int) -> list[Action]:
+        request = parent.pending
+        assert request is not None
+        parent.pending = None
+        actions: list[Action] = []
+        if not request.is_replace:
+            parent.cl_ord_id = request.cl_ord_id
+            self._move(parent, OrdStatus.CANCELED, actions)
+            actions.append(self._report(parent, ExecType.CANCELED,
+                                        orig_cl_ord_id=request.orig_cl_ord_id))
+            return actions
+        if parent.cum_qty > request.qty:
+            self._move(parent, parent.working_status, actions)
+            actions.append(self._cancel_reject(
+                parent, request.cl_ord_id, request.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
+                CxlRejReason.TOO_LATE_TO_CANCEL,
+                f"filled {parent.cum_qty} meanwhile, above the new OrderQty {request.qty}"))
+            return actions + self._route(parent, now_ns)
+        parent.cl_ord_id = request.cl_ord_id
+        parent.qty = request.qty
+        parent.price = request.price
+        parent.exhausted_venues.clear()
+        parent.text = ""
+        self._move(parent, parent.working_status, actions)
+        actions.append(self._report(parent, ExecType.REPLACED,
+                                    orig_cl_ord_id=request.orig_cl_ord_id))
+        return actions + self._route(parent, now_ns)
+
+    def _move(self, order: ParentOrder | ChildOrder, target: OrdStatus,
+              actions: list[Action]) -> None:
+        try:
+            order.transition(target)
+        except IllegalTransition as exc:
+            actions.append(Anomaly("illegal_transition", str(exc)))
+
+    @staticmethod
+    def _as_order(parent: ParentOrder) -> NewOrder:
+        return NewOrder(parent.cl_ord_id, parent.symbol, parent.side, parent.qty,
+                        parent.ord_type, parent.price, parent.tif)
+
+    def _report(
+        self,
+        parent: ParentOrder,
+        exec_type: ExecType,
+        *,
+        cl_ord_id: str | None = None,
+        orig_cl_ord_id: str | None = None,
+        last_qty: int = 0,
+        last_px: Decimal | None = None,
+        last_mkt: str | None = None,
+        reason: OrdRejReason | None = None,
+        text: str | None = None,
+        status_req_id: str | None = None,
+    ) -> ToOms:
+        return ToOms(parent.session, ExecutionReport(
+            order_id=parent.order_id,
+            cl_ord_id=cl_ord_id or parent.cl_ord_id,
+            exec_id=self._ids.next("E"),
+            exec_type=exec_type,
+            ord_status=parent.status,
+            symbol=parent.symbol,
+            side=parent.side,
+            order_qty=parent.qty,
+            leaves_qty=parent.leaves_qty,
+            cum_qty=parent.cum_qty,
+            avg_px=parent.avg_px,
+            ord_type=parent.ord_type,
+            price=parent.price,
+            tif=parent.tif,
+            orig_cl_ord_id=orig_cl_ord_id,
+            last_qty=last_qty,
+            last_px=last_px,
+            last_mkt=last_mkt,
+            ord_rej_reason=reason,
+            text=text,
+            benchmark_price=parent.arrival_mid,
+            ord_status_req_id=status_req_id,
+        ))
+
+    def _reject_new(self, session: str, fields: NewOrderFields, rejection: Rejection) -> ToOms:
+        return ToOms(session, ExecutionReport(
+            order_id=NO_ORDER_ID,
+            cl_ord_id=fields.cl_ord_id,
+            exec_id=self._ids.next("E"),
+            exec_type=ExecType.REJECTED,
+            ord_status=OrdStatus.REJECTED,
+            symbol=fields.symbol or "[N/A]",
+            side=fields.side or Side.BUY,
+            order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
+            ord_rej_reason=rejection.reason,
+            text=rejection.text,
+        ))
+
+    def _cancel_reject(self, parent: ParentOrder, cl_ord_id: str, orig_cl_ord_id: str,
+                       response_to: CxlRejResponseTo, reason: CxlRejReason,
+                       text: str) -> ToOms:
+        return ToOms(parent.session, CancelReject(
+            parent.order_id, cl_ord_id, orig_cl_ord_id, parent.status, response_to, reason, text))

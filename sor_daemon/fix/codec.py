@@ -1,0 +1,333 @@
+"""FIX tag-value text <-> the plain messages of `sor_daemon.messages`.
+
+Inbound messages are parsed once, from the string quickfix hands over, with no further
+calls into quickfix; outbound messages are built as tag-value pairs and turned into one
+quickfix message by `sor_daemon.fix.endpoint`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from sor_daemon.market import Level, VenueBook
+from sor_daemon.messages import (
+    CancelFields,
+    CancelOrder,
+    CancelReject,
+    ExecutionReport,
+    NewOrder,
+    NewOrderFields,
+    ReplaceFields,
+    StatusFields,
+)
+
+SOH = "\x01"
+Pairs = list[tuple[int, str]]
+
+
+class DecodeError(Exception):
+    """A message that passed FIX validation but cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class FixMessage:
+    msg_type: str
+    fields: dict[int, str]
+    """First occurrence of every tag."""
+    pairs: Pairs
+    """Every tag in wire order, for repeating groups."""
+
+    def get(self, tag: int) -> str | None:
+        return self.fields.get(tag)
+
+    def require(self, tag: int) -> str:
+        try:
+            return self.fields[tag]
+        except KeyError:
+            raise DecodeError(f"{self.msg_type} without tag {tag}") from None
+
+
+def parse(raw: str) -> FixMessage:
+    pairs: Pairs = []
+    fields: dict[int, str] = {}
+    for item in raw.split(SOH):
+        if not item:
+            continue
+        tag, _, value = item.partition("=")
+        try:
+            number = int(tag)
+        except ValueError:
+            raise DecodeError(f"malformed field {item[:40]!r}") from None
+        pairs.append((number, value))
+        fields.setdefault(number, value)
+    if 35 not in fields:
+        raise DecodeError("message without MsgType (35)")
+    return FixMessage(fields[35], fields, pairs)
+
+
+def fmt_decimal(value: Decimal) -> str:
+    """Plain notation, no exponent, no trailing zeros, at most 8 decimals."""
+    if value != value.to_integral_value():
+        value = value.quantize(Decimal("1e-8"))
+    text = format(value.normalize(), "f")
+    return text
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+
+
+def _decimal(text: str | None, tag: int) -> Decimal | None:
+    if text is None or text == "":
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise DecodeError(f"tag {tag} is not a number: {text!r}") from None
+
+
+def _int(text: str | None, tag: int) -> int:
+    value = _decimal(text, tag)
+    return 0 if value is None else int(value)
+
+
+def _enum(cls, text: str | None, tag: int):
+    try:
+        return cls(text)
+    except ValueError:
+        raise DecodeError(f"unsupported {cls.__name__} ({tag}) {text!r}") from None
+
+
+def _optional(pairs: Pairs, tag: int, value: object) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, Decimal):
+        pairs.append((tag, fmt_decimal(value)))
+    elif hasattr(value, "value"):
+        pairs.append((tag, value.value))  # a str Enum
+    else:
+        pairs.append((tag, str(value)))
+
+
+# ------------------------------------------------------------------ order entry in
+
+
+def decode_new_order(m: FixMessage) -> NewOrderFields:
+    g = m.fields.get
+    return NewOrderFields(
+        cl_ord_id=m.require(11), symbol=g(55), side=g(54), order_qty=g(38), ord_type=g(40),
+        price=g(44), tif=g(59), ex_destination=g(100), target_strategy=g(847), min_qty=g(110),
+        exec_inst=g(18),
+    )
+
+
+def decode_cancel(m: FixMessage) -> CancelFields:
+    g = m.fields.get
+    return CancelFields(cl_ord_id=m.require(11), orig_cl_ord_id=m.require(41), symbol=g(55),
+                        side=g(54))
+
+
+def decode_replace(m: FixMessage) -> ReplaceFields:
+    g = m.fields.get
+    return ReplaceFields(
+        cl_ord_id=m.require(11), orig_cl_ord_id=m.require(41), symbol=g(55), side=g(54),
+        order_qty=g(38), ord_type=g(40), price=g(44), tif=g(59),
+    )
+
+
+def decode_status(m: FixMessage) -> StatusFields:
+    g = m.fields.get
+    return StatusFields(cl_ord_id=g(11), order_id=g(37), ord_status_req_id=g(790))
+
+
+# ----------------------------------------------------------------- order entry out
+
+
+def encode_new_order(order: NewOrder) -> Pairs:
+    pairs: Pairs = [
+        (11, order.cl_ord_id), (21, "1"), (55, order.symbol), (54, order.side.value),
+        (60, utc_timestamp()), (38, str(order.qty)), (40, order.ord_type.value),
+        (59, order.tif.value),
+    ]
+    _optional(pairs, 44, order.price)
+    _optional(pairs, 100, order.ex_destination)
+    _optional(pairs, 847, order.target_strategy)
+    return pairs
+
+
+def encode_cancel(request: CancelOrder) -> Pairs:
+    pairs: Pairs = [
+        (41, request.orig_cl_ord_id), (11, request.cl_ord_id), (55, request.symbol),
+        (54, request.side.value), (60, utc_timestamp()),
+    ]
+    if request.qty:
+        pairs.append((38, str(request.qty)))
+    return pairs
+
+
+def encode_replace(
+    cl_ord_id: str, orig_cl_ord_id: str, symbol: str, side: Side, qty: int,
+    ord_type: OrdType, price: Decimal | None, tif: TimeInForce,
+) -> Pairs:
+    pairs: Pairs = [
+        (41, orig_cl_ord_id), (11, cl_ord_id), (21, "1"), (55, symbol), (54, side.value),
+        (60, utc_timestamp()), (38, str(qty)), (40, ord_type.value), (59, tif.value),
+    ]
+    _optional(pairs, 44, price)
+    return pairs
+
+
+def encode_status_request(cl_ord_id: str, symbol: str, side: Side, req_id: str) -> Pairs:
+    return [(11, cl_ord_id), (55, symbol), (54, side.value), (790, req_id)]
+
+
+def encode_execution_report(er: ExecutionReport) -> Pairs:
+    side = er.side.value if isinstance(er.side, Side) else er.side
+    pairs: Pairs = [
+        (37, er.order_id), (11, er.cl_ord_id), (17, er.exec_id), (150, er.exec_type.value),
+        (39, er.ord_status.value), (55, er.symbol), (54, side), (38, str(er.order_qty)),
+        (151, str(er.leaves_qty)), (14, str(er.cum_qty)), (6, fmt_decimal(er.avg_px)),
+        (60, utc_timestamp()),
+    ]
+    _optional(pairs, 41, er.orig_cl_ord_id)
+    _optional(pairs, 40, er.ord_type)
+    _optional(pairs, 44, er.price)
+    _optional(pairs, 59, er.tif)
+    if er.last_qty:
+        pairs += [(32, str(er.last_qty)), (31, fmt_decimal(er.last_px or Decimal(0)))]
+    _optional(pairs, 30, er.last_mkt)
+    _optional(pairs, 103, er.ord_rej_reason)
+    _optional(pairs, 58, er.text)
+    _optional(pairs, 662, er.benchmark_price)
+    _optional(pairs, 790, er.ord_status_req_id)
+    return pairs
+
+
+def decode_execution_report(m: FixMessage) -> ExecutionReport:
+    g = m.fields.get
+    side_text = g(54)
+    reason = g(103)
+    return ExecutionReport(
+        order_id=m.require(37),
+        cl_ord_id=g(11) or "",
+        exec_id=m.require(17),
+        exec_type=_enum(ExecType, g(150), 150),
+        ord_status=_enum(OrdStatus, g(39), 39),
+        symbol=g(55) or "",
+        side=Side(side_text) if side_text in ("1", "2") else (side_text or ""),
+        order_qty=_int(g(38), 38),
+        leaves_qty=_int(g(151), 151),
+        cum_qty=_int(g(14), 14),
+        avg_px=_decimal(g(6), 6) or Decimal(0),
+        ord_type=OrdType(g(40)) if g(40) in ("1", "2") else None,
+        price=_decimal(g(44), 44),
+        tif=TimeInForce(g(59)) if g(59) in ("0", "3") else None,
+        orig_cl_ord_id=g(41),
+        last_qty=_int(g(32), 32),
+        last_px=_decimal(g(31), 31),
+        last_mkt=g(30),
+        ord_rej_reason=OrdRejReason(reason) if reason in OrdRejReason._value2member_map_ else None,
+        text=g(58),
+        benchmark_price=_decimal(g(662), 662),
+        ord_status_req_id=g(790),
+    )
+
+
+def encode_cancel_reject(cr: CancelReject) -> Pairs:
+    return [
+        (37, cr.order_id), (11, cr.cl_ord_id), (41, cr.orig_cl_ord_id),
+        (39, cr.ord_status.value), (434, cr.response_to.value), (102, cr.reason.value),
+        (58, cr.text), (60, utc_timestamp()),
+    ]
+
+
+def decode_cancel_reject(m: FixMessage) -> CancelReject:
+    g = m.fields.get
+    reason = g(102)
+    return CancelReject(
+        order_id=g(37) or "",
+        cl_ord_id=m.require(11),
+        orig_cl_ord_id=g(41) or "",
+        ord_status=_enum(OrdStatus, g(39), 39),
+        response_to=_enum(CxlRejResponseTo, g(434), 434),
+        reason=CxlRejReason(reason) if reason in CxlRejReason._value2member_map_
+        else CxlRejReason.OTHER,
+        text=g(58) or "",
+    )
+
+
+def encode_business_reject(ref_seq_num: str | None, ref_msg_type: str, reason: int,
+                           text: str) -> Pairs:
+    """BusinessMessageReject (j); reason 3 = unsupported message type, 0 = other."""
+    pairs: Pairs = []
+    _optional(pairs, 45, ref_seq_num)
+    return pairs + [(372, ref_msg_type), (380, str(reason)), (58, text)]
+
+
+# --------------------------------------------------------------------- market data
+
+
+def encode_market_data_request(req_id: str, symbols: list[str], depth: int) -> Pairs:
+    pairs: Pairs = [(262, req_id), (263, "1"), (264, str(depth)), (265, "0"), (267, "2"),
+                    (269, "0"), (269, "1"), (146, str(len(symbols)))]
+    for symbol in symbols:
+        pairs.append((55, symbol))
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataRequest:
+    req_id: str
+    subscribe: bool
+    depth: int
+    symbols: tuple[str, ...]
+
+
+def decode_market_data_request(m: FixMessage) -> MarketDataRequest:
+    depth = _int(m.get(264), 264)
+    return MarketDataRequest(
+        req_id=m.require(262),
+        subscribe=m.get(263) == "1",
+        depth=depth if depth > 0 else 10,
+        symbols=tuple(v for t, v in m.pairs if t == 55),
+    )
+
+
+def encode_snapshot(req_id: str, symbol: str, bids: list[tuple[Decimal, int]],
+                    asks: list[tuple[Decimal, int]]) -> Pairs:
+    pairs: Pairs = [(262, req_id), (55, symbol), (268, str(len(bids) + len(asks)))]
+    for entry_type, levels in (("0", bids), ("1", asks)):
+        for price, size in levels:
+            pairs += [(269, entry_type), (270, fmt_decimal(price)), (271, str(size))]
+    return pairs
+
+
+def decode_snapshot(m: FixMessage, venue: str, now_ns: int) -> VenueBook:
+    bids: list[Level] = []
+    asks: list[Level] = []
+    entry_type = price = None
+    for tag, value in m.pairs:
+        if tag == 269:
+            entry_type, price = value, None
+        elif tag == 270:
+            price = _decimal(value, 270)
+        elif tag == 271 and entry_type in ("0", "1") and price is not None:
+            (bids if entry_type == "0" else asks).append(Level(price, _int(value, 271)))
+    return VenueBook(venue, m.require(55), tuple(bids), tuple(asks), now_ns)
+
+
+def encode_market_data_reject(req_id: str, reason: str, text: str) -> Pairs:
+    """MarketDataRequestReject (Y); reason 0 = unknown symbol."""
+    return [(262, req_id), (281, reason), (58, text)]

@@ -1,0 +1,127 @@
+"""Order-entry messages as plain data, independent of the FIX engine.
+
+The adapters turn FIX into these and back; the core and the simulated venues speak
+only these. ``*Fields`` classes are inbound requests before validation: every value is
+the raw tag text (or None when absent), so that intake can say precisely what is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrderFields:
+    cl_ord_id: str
+    symbol: str | None
+    side: str | None
+    order_qty: str | None
+    ord_type: str | None
+    price: str | None = None
+    tif: str | None = None
+    ex_destination: str | None = None
+    target_strategy: str | None = None
+    min_qty: str | None = None
+    exec_inst: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelFields:
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str | None = None
+    side: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceFields:
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str | None
+    side: str | None
+    order_qty: str | None
+    ord_type: str | None
+    price: str | None = None
+    tif: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFields:
+    cl_ord_id: str | None
+    order_id: str | None = None
+    ord_status_req_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """A validated order: a parent from the OMS, or a child on its way to a venue."""
+
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    qty: int
+    ord_type: OrdType
+    price: Decimal | None
+    tif: TimeInForce
+    ex_destination: str | None = None
+    target_strategy: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: Side
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    order_id: str
+    cl_ord_id: str
+    exec_id: str
+    exec_type: ExecType
+    ord_status: OrdStatus
+    symbol: str
+    side: Side | str
+    """A `Side`, or the raw value echoed back when rejecting an unsupported one."""
+    order_qty: int
+    leaves_qty: int
+    cum_qty: int
+    avg_px: Decimal
+    ord_type: OrdType | None = None
+    price: Decimal | None = None
+    tif: TimeInForce | None = None
+    orig_cl_ord_id: str | None = None
+    last_qty: int = 0
+    last_px: Decimal | None = None
+    last_mkt: str | None = None
+    ord_rej_reason: OrdRejReason | None = None
+    text: str | None = None
+    benchmark_price: Decimal | None = None
+    """The NBBO mid when the parent arrived (BenchmarkPrice, 662), for slippage."""
+    ord_status_req_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReject:
+    order_id: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    ord_status: OrdStatus
+    response_to: CxlRejResponseTo
+    reason: CxlRejReason
+    text: str

@@ -1,0 +1,188 @@
+"""Parent and child orders and their explicit OrdStatus transition tables.
+
+A status change goes through `transition`, which refuses (raises `IllegalTransition`)
+anything not in the order's table; the engine counts and logs those as bugs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar
+
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+
+S = OrdStatus
+
+PARENT_TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
+    S.PENDING_NEW: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED,
+         S.PENDING_CANCEL, S.PENDING_REPLACE}
+    ),
+    S.NEW: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED, S.EXPIRED}
+    ),
+    S.PARTIALLY_FILLED: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
+         S.EXPIRED}
+    ),
+    # Fills may land while a cancel or replace is pending; the request then ends in
+    # Canceled / a replaced working order, or is refused and the order goes back.
+    S.PENDING_CANCEL: frozenset(
+        {S.PENDING_CANCEL, S.CANCELED, S.FILLED, S.NEW, S.PARTIALLY_FILLED}
+    ),
+    S.PENDING_REPLACE: frozenset(
+        {S.PENDING_REPLACE, S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED}
+    ),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+CHILD_TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
+    S.PENDING_NEW: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED,
+         S.PENDING_CANCEL}
+    ),
+    S.NEW: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
+         S.EXPIRED}
+    ),
+    S.PARTIALLY_FILLED: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
+         S.EXPIRED}
+    ),
+    S.PENDING_CANCEL: frozenset(
+        {S.PENDING_CANCEL, S.CANCELED, S.FILLED, S.PARTIALLY_FILLED, S.NEW, S.EXPIRED}
+    ),
+    S.PENDING_REPLACE: frozenset(
+        {S.PENDING_REPLACE, S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED}
+    ),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, kind: str, order_id: str, source: OrdStatus, target: OrdStatus) -> None:
+        super().__init__(f"{kind} {order_id}: illegal transition {source.name} -> {target.name}")
+        self.kind = kind
+        self.source = source
+        self.target = target
+
+
+class _Stateful:
+    TABLE: ClassVar[dict[OrdStatus, frozenset[OrdStatus]]]
+    KIND: ClassVar[str]
+    status: OrdStatus
+
+    def transition(self, target: OrdStatus) -> None:
+        if target not in self.TABLE[self.status]:
+            raise IllegalTransition(self.KIND, self.key, self.status, target)
+        self.status = target
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+
+@dataclass(slots=True)
+class PendingRequest:
+    """An OMS cancel or replace waiting for the parent's children to come home."""
+
+    is_replace: bool
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    qty: int = 0
+    price: Decimal | None = None
+    prior_status: OrdStatus = OrdStatus.NEW
+
+
+@dataclass(slots=True, eq=False)
+class ParentOrder(_Stateful):
+    TABLE: ClassVar = PARENT_TRANSITIONS
+    KIND: ClassVar = "parent"
+
+    session: str
+    cl_ord_id: str
+    order_id: str
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    price: Decimal | None
+    tif: TimeInForce
+    qty: int
+    strategy: str
+    pinned_venue: str | None
+    created_ns: int
+    arrival_mid: Decimal | None = None
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    cum_qty: int = 0
+    notional: Decimal = Decimal(0)
+    acked: bool = False
+    children: dict[str, ChildOrder] = field(default_factory=dict)
+    exhausted_venues: set[str] = field(default_factory=set)
+    pending: PendingRequest | None = None
+    text: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.cl_ord_id
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.is_terminal else self.qty - self.cum_qty
+
+    @property
+    def avg_px(self) -> Decimal:
+        return self.notional / self.cum_qty if self.cum_qty else Decimal(0)
+
+    def live_children(self) -> list[ChildOrder]:
+        return [c for c in self.children.values() if not c.is_terminal]
+
+    @property
+    def working_qty(self) -> int:
+        return sum(c.leaves_qty for c in self.children.values() if not c.is_terminal)
+
+    @property
+    def working_status(self) -> OrdStatus:
+        """New / PartiallyFilled / Filled from quantities alone."""
+        if self.cum_qty >= self.qty:
+            return OrdStatus.FILLED
+        return OrdStatus.PARTIALLY_FILLED if self.cum_qty else OrdStatus.NEW
+
+
+@dataclass(slots=True, eq=False)
+class ChildOrder(_Stateful):
+    TABLE: ClassVar = CHILD_TRANSITIONS
+    KIND: ClassVar = "child"
+
+    cl_ord_id: str
+    parent: ParentOrder
+    venue: str
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    price: Decimal | None
+    tif: TimeInForce
+    qty: int
+    sent_ns: int
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    cum_qty: int = 0
+    venue_order_id: str = ""
+    cancel_ids: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.cl_ord_id
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.is_terminal else self.qty - self.cum_qty

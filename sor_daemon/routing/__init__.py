@@ -1,0 +1,1 @@
+"""Routing strategies: pure functions of (order, market view, venue state, time)."""

@@ -1,0 +1,10 @@
+"""Every routing strategy by name and by TargetStrategy (847) code."""
+
+from __future__ import annotations
+
+from sor_daemon.routing.best_price import BestPrice
+from sor_daemon.routing.strategy import Strategy
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (BestPrice(),)}
+STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+STRATEGIES_BY_CODE: dict[int, Strategy] = {s.code: s for s in STRATEGIES.values()}

@@ -1,0 +1,335 @@
+"""The routing engine, driven in-process with venue reports written by hand."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import pytest
+
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from sor_daemon.engine import Anomaly, CancelChild, Engine, IdSource, SendChild, ToOms
+from sor_daemon.market import Level, VenueBook
+from sor_daemon.messages import (
+    CancelFields,
+    CancelReject,
+    ExecutionReport,
+    NewOrderFields,
+    ReplaceFields,
+    StatusFields,
+)
+
+D = Decimal
+S = "FIX.4.4:SOR->OMS"
+_exec_ids = itertools.count(1)
+
+
+def make_engine(up=("XNAS", "ARCX")) -> Engine:
+    engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"},
+                    "best-price", IdSource("T-"))
+    for venue in up:
+        engine.venue_session(venue, True, 0)
+    # XNAS: 189.99 x 300 / 190.01 x 300, 190.02 x 500; ARCX: 190.00 x 500 / 190.02 x 500
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300), Level(D("190.02"), 500)), 0))
+    engine.venue_book(VenueBook("ARCX", "AAPL", (Level(D("190.00"), 500),),
+                                (Level(D("190.02"), 500),), 0))
+    return engine
+
+
+def new(cl="P1", symbol="AAPL", side="1", qty="100", ord_type="2", price="190.05", tif="3",
+        **kw) -> NewOrderFields:
+    return NewOrderFields(cl, symbol, side, qty, ord_type, price, tif, **kw)
+
+
+def of(actions, kind):
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def reports(actions) -> list[ExecutionReport]:
+    return [a.message for a in actions if isinstance(a, ToOms)
+            and isinstance(a.message, ExecutionReport)]
+
+
+def venue_report(send: SendChild, exec_type: ExecType, status: OrdStatus, cum: int = 0,
+                 last_qty: int = 0, last_px: str | None = None, text: str | None = None,
+                 exec_id: str | None = None, cl_ord_id: str | None = None,
+                 orig: str | None = None) -> ExecutionReport:
+    order = send.order
+    return ExecutionReport(
+        order_id=f"V-{order.cl_ord_id}", cl_ord_id=cl_ord_id or order.cl_ord_id,
+        exec_id=exec_id or f"VE{next(_exec_ids)}", exec_type=exec_type, ord_status=status,
+        symbol=order.symbol, side=order.side, order_qty=order.qty,
+        leaves_qty=0 if status.is_terminal else order.qty - cum, cum_qty=cum, avg_px=D(0),
+        last_qty=last_qty, last_px=D(last_px) if last_px else None, orig_cl_ord_id=orig,
+        text=text)
+
+
+def test_ioc_goes_to_best_offer_capped_at_its_price_and_size():
+    engine = make_engine()
+    actions = engine.new_order(S, new(qty="1000"), 1)
+    [send] = of(actions, SendChild)
+    assert send.venue == "XNAS"  # 190.01 x 300 beats ARCX's 190.02
+    assert (send.order.qty, send.order.price, send.order.tif) == (300, D("190.01"),
+                                                                  TimeInForce.IOC)
+    assert not reports(actions), "no ack before the venue acknowledges"
+
+
+def test_filled_order_reports_new_then_trade_with_arrival_mid():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
+    acks = reports(engine.venue_execution("XNAS", venue_report(send, ExecType.NEW,
+                                                                OrdStatus.NEW), 2))
+    assert [(r.exec_type, r.ord_status) for r in acks] == [(ExecType.NEW, OrdStatus.NEW)]
+    assert acks[0].benchmark_price == D("190.005")
+    fill = reports(engine.venue_execution("XNAS", venue_report(
+        send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="190.01"), 3))
+    [trade] = fill
+    assert (trade.exec_type, trade.ord_status, trade.cum_qty, trade.leaves_qty) == (
+        ExecType.TRADE, OrdStatus.FILLED, 100, 0)
+    assert (trade.last_qty, trade.last_px, trade.last_mkt, trade.avg_px) == (
+        100, D("190.01"), "XNAS", D("190.01"))
+
+
+def test_ioc_residual_is_rerouted_then_cancelled_when_nothing_is_left():
+    engine = make_engine()
+    [first] = of(engine.new_order(S, new(qty="1000", price="190.02"), 1), SendChild)
+    engine.venue_execution("XNAS", venue_report(first, ExecType.NEW, OrdStatus.NEW), 2)
+    actions = engine.venue_execution("XNAS", venue_report(
+        first, ExecType.TRADE, OrdStatus.FILLED, cum=300, last_qty=300, last_px="190.01"), 3)
+    # Our own fill is taken off our copy of the book: XNAS 190.02 x 500 ties ARCX
+    # 190.02 x 500, so the residual goes to a 190.02 level.
+    [second] = of(actions, SendChild)
+    assert second.order.price == D("190.02") and second.order.qty == 500
+    engine.venue_execution(second.venue, venue_report(second, ExecType.NEW, OrdStatus.NEW), 4)
+    engine.venue_execution(second.venue, venue_report(
+        second, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=200, last_qty=200,
+        last_px="190.02"), 5)
+    actions = engine.venue_execution(second.venue, venue_report(
+        second, ExecType.CANCELED, OrdStatus.CANCELED, cum=200, text="IOC remainder"), 6)
+    # The venue that missed is exhausted; the other one still shows 190.02.
+    [third] = of(actions, SendChild)
+    assert third.venue != second.venue
+    engine.venue_execution(third.venue, venue_report(third, ExecType.CANCELED,
+                                                     OrdStatus.CANCELED), 7)
+    final = engine.parent(S, "P1")
+    assert final.status is OrdStatus.CANCELED
+    assert final.cum_qty == 500
+    [last] = reports(engine.venue_execution(third.venue, venue_report(
+        third, ExecType.CANCELED, OrdStatus.CANCELED), 8)) or [None]
+    assert last is None  # a repeated cancel changes nothing
+
+
+def test_ioc_with_no_marketable_liquidity_is_cancelled_at_once():
+    engine = make_engine()
+    [report] = reports(engine.new_order(S, new(price="189.00"), 1))
+    assert (report.exec_type, report.ord_status) == (ExecType.CANCELED, OrdStatus.CANCELED)
+    assert "no more displayed liquidity" in report.text
+
+
+def test_passive_day_limit_rests_where_its_side_is_best():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(price="189.90", tif="0"), 1), SendChild)
+    assert send.venue == "ARCX"  # best bid 190.00 vs XNAS 189.99
+    assert (send.order.tif, send.order.price) == (TimeInForce.DAY, D("189.90"))
+
+
+def test_ex_destination_pins_the_venue():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(ex_destination="ARCX"), 1), SendChild)
+    assert send.venue == "ARCX"
+
+
+def test_cancel_of_working_order():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    actions = engine.cancel_order(S, CancelFields("P1-C", "P1"), 3)
+    [pending] = reports(actions)
+    assert (pending.exec_type, pending.ord_status, pending.cl_ord_id, pending.orig_cl_ord_id) \
+        == (ExecType.PENDING_CANCEL, OrdStatus.PENDING_CANCEL, "P1-C", "P1")
+    [cancel] = of(actions, CancelChild)
+    assert cancel.request.orig_cl_ord_id == send.order.cl_ord_id
+    [done] = reports(engine.venue_execution(send.venue, venue_report(
+        send, ExecType.CANCELED, OrdStatus.CANCELED, cl_ord_id=cancel.request.cl_ord_id,
+        orig=send.order.cl_ord_id), 4))
+    assert (done.exec_type, done.ord_status, done.cl_ord_id, done.leaves_qty) == (
+        ExecType.CANCELED, OrdStatus.CANCELED, "P1-C", 0)
+
+
+def test_fill_racing_a_cancel_wins_and_the_cancel_is_refused_too_late():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    engine.cancel_order(S, CancelFields("P1-C", "P1"), 3)
+    actions = engine.venue_execution(send.venue, venue_report(
+        send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="189.90"), 4)
+    [trade] = reports(actions)
+    assert trade.ord_status is OrdStatus.FILLED
+    [refusal] = [a.message for a in actions if isinstance(a.message, CancelReject)]
+    assert refusal.reason is CxlRejReason.TOO_LATE_TO_CANCEL
+    assert engine.parent(S, "P1").cum_qty == 100
+
+
+def test_replace_cancels_children_then_reroutes_on_new_terms():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="200", price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    actions = engine.replace_order(S, ReplaceFields("P2", "P1", "AAPL", "1", "100", "2",
+                                                    "190.01", "0"), 3)
+    assert [r.exec_type for r in reports(actions)] == [ExecType.PENDING_REPLACE]
+    [cancel] = of(actions, CancelChild)
+    actions = engine.venue_execution(send.venue, venue_report(
+        send, ExecType.CANCELED, OrdStatus.CANCELED, cl_ord_id=cancel.request.cl_ord_id,
+        orig=send.order.cl_ord_id), 4)
+    [replaced] = reports(actions)
+    assert (replaced.exec_type, replaced.cl_ord_id, replaced.orig_cl_ord_id,
+            replaced.order_qty, replaced.price) == (ExecType.REPLACED, "P2", "P1", 100,
+                                                     D("190.01"))
+    [resend] = of(actions, SendChild)
+    assert resend.venue == "XNAS" and resend.order.qty == 100  # now marketable at 190.01
+
+
+def test_replace_below_filled_quantity_is_refused():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="500", price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(
+        send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=300, last_qty=300,
+        last_px="189.90"), 2)
+    [refusal] = [a.message for a in engine.replace_order(
+        S, ReplaceFields("P2", "P1", "AAPL", "1", "200", "2", "189.90", "0"), 3)]
+    assert isinstance(refusal, CancelReject)
+    assert refusal.response_to is CxlRejResponseTo.REPLACE
+    assert "below the filled quantity 300" in refusal.text
+    assert engine.parent(S, "P1").status is OrdStatus.PARTIALLY_FILLED
+
+
+@pytest.mark.parametrize(("request_kind"), ["cancel", "replace"])
+def test_amending_an_unknown_order_gets_cxlrejreason_1(request_kind):
+    engine = make_engine()
+    if request_kind == "cancel":
+        actions = engine.cancel_order(S, CancelFields("X2", "NOPE"), 1)
+    else:
+        actions = engine.replace_order(S, ReplaceFields("X2", "NOPE", "AAPL", "1", "10", "2",
+                                                        "1", "0"), 1)
+    [refusal] = [a.message for a in actions]
+    assert isinstance(refusal, CancelReject)
+    assert refusal.reason is CxlRejReason.UNKNOWN_ORDER and "NOPE" in refusal.text
+
+
+def test_duplicate_clordid_is_rejected_and_the_live_order_is_untouched():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    actions = engine.new_order(S, new(qty="999"), 3)
+    [report] = reports(actions)
+    assert report.ord_rej_reason is OrdRejReason.DUPLICATE_ORDER
+    assert not of(actions, SendChild)
+    live = engine.parent(S, "P1")
+    assert (live.status, live.qty) == (OrdStatus.NEW, 100)
+
+
+@pytest.mark.parametrize(("fields", "reason", "text"), [
+    (new(symbol="ZZZZ"), OrdRejReason.UNKNOWN_SYMBOL, "unknown symbol 'ZZZZ'"),
+    (new(qty="0"), OrdRejReason.INCORRECT_QUANTITY, "positive whole number"),
+    (new(qty="-5"), OrdRejReason.INCORRECT_QUANTITY, "got -5"),
+    (new(qty="10.5"), OrdRejReason.INCORRECT_QUANTITY, "got 10.5"),
+    (new(price=None), OrdRejReason.OTHER, "Price (44) is required"),
+    (new(price="0"), OrdRejReason.OTHER, "must be positive"),
+    (new(price="-1"), OrdRejReason.OTHER, "must be positive"),
+    (new(price="190.001"), OrdRejReason.OTHER, "not a multiple of the tick 0.01"),
+    (new(ord_type="3"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC, "OrdType (40) '3'"),
+    (new(tif="6"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC, "TimeInForce (59) '6'"),
+    (new(side="5"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC, "Side (54) '5'"),
+    (new(ord_type="1", price="190"), OrdRejReason.OTHER, "must not be set on a market"),
+    (new(ex_destination="XLON"), OrdRejReason.OTHER, "unknown ExDestination (100) 'XLON'"),
+    (new(target_strategy="7"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
+     "TargetStrategy (847) '7'"),
+    (new(min_qty="100"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC, "MinQty (110)"),
+])
+def test_bad_new_orders_are_rejected_with_a_reason(fields, reason, text):
+    engine = make_engine()
+    [working] = of(engine.new_order(S, new(cl="LIVE", price="189.90", tif="0"), 1), SendChild)
+    actions = engine.new_order(S, fields, 2)
+    [report] = reports(actions)
+    assert (report.exec_type, report.ord_status) == (ExecType.REJECTED, OrdStatus.REJECTED)
+    assert report.ord_rej_reason is reason
+    assert text in report.text
+    assert not of(actions, SendChild)
+    assert engine.parent(S, "LIVE").status is OrdStatus.PENDING_NEW
+    assert engine.parent(S, "P1") is None
+
+
+def test_no_venue_up_rejects():
+    engine = make_engine(up=())
+    [report] = reports(engine.new_order(S, new(), 1))
+    assert report.ord_rej_reason is OrdRejReason.EXCHANGE_CLOSED
+    assert report.text == "no venue session is up"
+
+
+def test_duplicate_exec_id_is_applied_once():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="1000", price="189.90", tif="0"), 1), SendChild)
+    fill = venue_report(send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=100,
+                        last_qty=100, last_px="189.90", exec_id="SAME")
+    engine.venue_execution(send.venue, fill, 2)
+    actions = engine.venue_execution(send.venue, fill, 3)
+    assert [a.reason for a in of(actions, Anomaly)] == ["duplicate_exec"]
+    assert engine.parent(S, "P1").cum_qty == 100
+
+
+def test_venue_overfill_never_overfills_the_parent():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="100", price="189.90", tif="0"), 1), SendChild)
+    actions = engine.venue_execution(send.venue, venue_report(
+        send, ExecType.TRADE, OrdStatus.FILLED, cum=150, last_qty=150, last_px="189.90"), 2)
+    assert "venue_overfill" in [a.reason for a in of(actions, Anomaly)]
+    assert engine.parent(S, "P1").cum_qty == 100
+
+
+def test_report_for_unknown_child_is_counted_not_applied():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(), 1), SendChild)
+    stray = venue_report(send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100,
+                         last_px="190.01", cl_ord_id="NOT-OURS")
+    actions = engine.venue_execution("XNAS", stray, 2)
+    assert [a.reason for a in actions] == ["unknown_child"]
+    assert engine.parent(S, "P1").cum_qty == 0
+
+
+def test_every_venue_rejecting_rejects_the_parent():
+    engine = make_engine()
+    [first] = of(engine.new_order(S, new(), 1), SendChild)
+    [second] = of(engine.venue_execution(first.venue, venue_report(
+        first, ExecType.REJECTED, OrdStatus.REJECTED, text="halted"), 2), SendChild)
+    [report] = reports(engine.venue_execution(second.venue, venue_report(
+        second, ExecType.REJECTED, OrdStatus.REJECTED, text="halted"), 3))
+    assert report.ord_status is OrdStatus.REJECTED and "halted" in report.text
+
+
+def test_status_request():
+    engine = make_engine()
+    engine.new_order(S, new(price="189.90", tif="0"), 1)
+    [known] = reports(engine.order_status(S, StatusFields("P1", ord_status_req_id="R1"), 2))
+    assert (known.exec_type, known.ord_status, known.ord_status_req_id) == (
+        ExecType.ORDER_STATUS, OrdStatus.PENDING_NEW, "R1")
+    [unknown] = reports(engine.order_status(S, StatusFields("NOPE"), 3))
+    assert unknown.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER
+
+
+def test_market_order_takes_displayed_prices_never_trading_through():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(ord_type="1", price=None, tif="0", qty="200"), 1),
+                SendChild)
+    assert (send.order.ord_type, send.order.price, send.order.tif) == (
+        OrdType.LIMIT, D("190.01"), TimeInForce.IOC)
+    assert send.order.side is Side.BUY
