@@ -6,6 +6,7 @@ problem as ``path: message`` lines (``venues[1].port: ...``), never a traceback.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -19,11 +20,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sor_daemon.routing.registry import STRATEGY_NAMES
 
 CompID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+Seconds = Annotated[int, Field(strict=True, ge=1, le=300)]
 Host = Annotated[str, Field(min_length=1)]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9.\-]{0,15}$")]
 PositivePrice = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
@@ -46,7 +49,7 @@ class OmsConfig(Strict):
     allowed_remote_addresses: list[Annotated[str, Field(min_length=1)]] = ["127.0.0.1"]
     sender_comp_id: CompID = "SOR"
     target_comp_id: CompID = "OMS"
-    heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
+    heartbeat_seconds: Seconds = 30
     send_pending_new: bool = False
 
 
@@ -85,9 +88,9 @@ class VenueConfig(Strict):
     port: Port
     sender_comp_id: CompID = "SOR"
     target_comp_id: CompID
-    heartbeat_seconds: Annotated[int, Field(ge=1, le=300)] = 30
-    reconnect_seconds: Annotated[int, Field(ge=1, le=300)] = 1
-    market_depth: Annotated[int, Field(ge=1, le=50)] = 5
+    heartbeat_seconds: Seconds = 30
+    reconnect_seconds: Seconds = 1
+    market_depth: Annotated[int, Field(strict=True, ge=1, le=50)] = 5
 
 
 class SimConfig(Strict):
@@ -105,25 +108,59 @@ class SorConfig(Strict):
     sim: SimConfig | None = None
     """Present when the venues are the bundled simulator (`sor-daemon sim`)."""
 
-    @model_validator(mode="after")
-    def _unique_venues(self) -> SorConfig:
-        problems: list[str] = []
-        seen: dict[Any, int] = {}
-        for i, venue in enumerate(self.venues):
-            for key, what in (
-                (("name", venue.name), f"name {venue.name!r}"),
-                (("session", venue.sender_comp_id, venue.target_comp_id), "FIX session "
-                 f"{venue.sender_comp_id}->{venue.target_comp_id}"),
-            ):
-                if key in seen:
-                    problems.append(f"venues[{i}]: duplicate {what} (also venues[{seen[key]}])")
-                seen.setdefault(key, i)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unique_venues(cls, data: Any, handler: Any) -> SorConfig:
+        """Venue names and FIX sessions must be unique; reported with every other error."""
+        duplicates = _duplicate_venues(data)
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            if not duplicates:
+                raise
+            raise ValidationError.from_exception_data(
+                cls.__name__, [*_line_errors(exc), *duplicates]) from None
+        if duplicates:
+            raise ValidationError.from_exception_data(cls.__name__, duplicates)
+        return config
 
     def venue(self, name: str) -> VenueConfig:
         return next(v for v in self.venues if v.name == name)
+
+
+def _duplicate_venues(data: Any) -> list[InitErrorDetails]:
+    venues = data.get("venues") if isinstance(data, dict) else None
+    if not isinstance(venues, list):
+        return []
+    errors: list[InitErrorDetails] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, venue in enumerate(venues):
+        if not isinstance(venue, dict):
+            continue
+        name = venue.get("name")
+        session = (venue.get("sender_comp_id", "SOR"), venue.get("target_comp_id"))
+        for key, field, what in (
+            (("name", name), "name", f"venue name {name!r}"),
+            (("session", *session), "target_comp_id",
+             f"FIX session {session[0]}->{session[1]}"),
+        ):
+            if None in key:
+                continue
+            if key in seen:
+                errors.append(InitErrorDetails(
+                    type=PydanticCustomError("duplicate", "duplicate {what} (also venues[{other}])",
+                                             {"what": what, "other": seen[key]}),
+                    loc=("venues", i, field), input=venue.get(field)))
+            seen.setdefault(key, i)
+    return errors
+
+
+def _line_errors(exc: ValidationError) -> list[InitErrorDetails]:
+    """A ValidationError's errors in the form ``from_exception_data`` takes back."""
+    return [
+        InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
+        for e in exc.errors(include_url=False)
+    ]
 
 
 class SimSymbolConfig(Strict):
@@ -133,11 +170,11 @@ class SimSymbolConfig(Strict):
 class SimVenueConfig(Strict):
     """How one simulated lit venue seeds and refills its books."""
 
-    price_offset_ticks: Annotated[int, Field(ge=-100, le=100)] = 0
-    half_spread_ticks: Annotated[int, Field(ge=1, le=100)] = 1
-    levels: Annotated[int, Field(ge=1, le=50)] = 5
-    level_size: Annotated[int, Field(ge=1, le=10_000_000)] = 500
-    size_step: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    price_offset_ticks: Annotated[int, Field(strict=True, ge=-100, le=100)] = 0
+    half_spread_ticks: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+    levels: Annotated[int, Field(strict=True, ge=1, le=50)] = 5
+    level_size: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 500
+    size_step: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] = 0
     """Extra shares per level away from the touch (deeper levels hold more)."""
 
 
@@ -179,15 +216,20 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
         loc = _format_loc(tuple(part for part in err["loc"] if not _is_internal(part)))
         message = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
         value = err.get("input")
-        if err["type"] not in ("missing", "model_type") and not isinstance(value, dict | list):
+        if err["type"] not in ("missing", "model_type", "duplicate") and not isinstance(
+                value, dict | list):
             message += f" (got {value!r})"
         lines.append(f"{prefix}{loc}: {message}")
     return lines
 
 
+_VALIDATOR_LOC = re.compile(r"^(function-(after|before|wrap|plain)\[|\[key\]$)")
+
+
 def _is_internal(part: int | str) -> bool:
-    """pydantic adds validator names such as 'function-after[...]' to some locations."""
-    return isinstance(part, str) and "[" in part
+    """pydantic adds validator names ('function-after[...]') and '[key]' (the dict key
+    itself is invalid) to some locations; the user's path is clearer without them."""
+    return isinstance(part, str) and _VALIDATOR_LOC.match(part) is not None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -198,6 +240,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: file not found"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
 

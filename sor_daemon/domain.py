@@ -5,10 +5,10 @@ Quantities are whole shares (``int``); prices are ``decimal.Decimal``.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "1"
     SELL = "2"
 
@@ -22,17 +22,17 @@ class Side(str, Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrdType(str, Enum):
+class OrdType(StrEnum):
     MARKET = "1"
     LIMIT = "2"
 
 
-class TimeInForce(str, Enum):
+class TimeInForce(StrEnum):
     DAY = "0"
     IOC = "3"
 
 
-class OrdStatus(str, Enum):
+class OrdStatus(StrEnum):
     NEW = "0"
     PARTIALLY_FILLED = "1"
     FILLED = "2"
@@ -54,7 +54,7 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class ExecType(str, Enum):
+class ExecType(StrEnum):
     NEW = "0"
     CANCELED = "4"
     REPLACED = "5"
@@ -67,7 +67,7 @@ class ExecType(str, Enum):
     ORDER_STATUS = "I"
 
 
-class OrdRejReason(str, Enum):
+class OrdRejReason(StrEnum):
     """FIX 4.4 OrdRejReason (103) values the router uses."""
 
     BROKER_OPTION = "0"
@@ -80,7 +80,7 @@ class OrdRejReason(str, Enum):
     OTHER = "99"
 
 
-class CxlRejReason(str, Enum):
+class CxlRejReason(StrEnum):
     """FIX 4.4 CxlRejReason (102)."""
 
     TOO_LATE_TO_CANCEL = "0"
@@ -91,7 +91,7 @@ class CxlRejReason(str, Enum):
     OTHER = "99"
 
 
-class CxlRejResponseTo(str, Enum):
+class CxlRejResponseTo(StrEnum):
     """FIX 4.4 CxlRejResponseTo (434): which request an OrderCancelReject answers."""
 
     CANCEL = "1"

@@ -74,7 +74,8 @@ def _price(ord_type: OrdType, text: str | None, tick: Decimal) -> Decimal | None
     if price <= 0:
         raise _Invalid(OrdRejReason.OTHER, f"Price (44) must be positive, got {text}")
     if price % tick:
-        raise _Invalid(OrdRejReason.OTHER, f"Price (44) {text} is not a multiple of the tick {tick}")
+        raise _Invalid(OrdRejReason.OTHER,
+                       f"Price (44) {text} is not a multiple of the tick {tick}")
     return price
 
 

@@ -6,6 +6,7 @@ Used by `sor-daemon oms`, by the demo and by the integration tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -140,6 +141,8 @@ class OmsClient:
         return True
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``predicate()`` holds: woken by every report, re-checked every 50 ms
+        (session-level events such as a Reject do not pass through this client)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():
@@ -147,10 +150,8 @@ class OmsClient:
             if remaining <= 0:
                 return False
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return predicate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
         return True
 
     # --------------------------------------------------------- quickfix events

@@ -123,6 +123,10 @@ class SimExchange:
         bids, asks = state.book.depth(levels)
         return [(p * tick, q) for p, q in bids], [(p * tick, q) for p, q in asks]
 
+    def filled_shares(self) -> int:
+        """Shares this venue has filled for its clients (the house excluded)."""
+        return sum(order.cum_qty for order in self._by_book_id.values())
+
     def book(self, symbol: str) -> OrderBook:
         return self._symbols[symbol].book
 

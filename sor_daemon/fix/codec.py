@@ -273,7 +273,7 @@ def encode_business_reject(ref_seq_num: str | None, ref_msg_type: str, reason: i
     """BusinessMessageReject (j); reason 3 = unsupported message type, 0 = other."""
     pairs: Pairs = []
     _optional(pairs, 45, ref_seq_num)
-    return pairs + [(372, ref_msg_type), (380, str(reason)), (58, text)]
+    return [*pairs, (372, ref_msg_type), (380, str(reason)), (58, text)]
 
 
 # --------------------------------------------------------------------- market data

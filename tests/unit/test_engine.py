@@ -258,7 +258,7 @@ def test_duplicate_clordid_is_rejected_and_the_live_order_is_untouched():
 ])
 def test_bad_new_orders_are_rejected_with_a_reason(fields, reason, text):
     engine = make_engine()
-    [working] = of(engine.new_order(S, new(cl="LIVE", price="189.90", tif="0"), 1), SendChild)
+    assert of(engine.new_order(S, new(cl="LIVE", price="189.90", tif="0"), 1), SendChild)
     actions = engine.new_order(S, fields, 2)
     [report] = reports(actions)
     assert (report.exec_type, report.ord_status) == (ExecType.REJECTED, OrdStatus.REJECTED)

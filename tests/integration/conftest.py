@@ -1,0 +1,65 @@
+"""A whole trading stack on 127.0.0.1: simulated venues, the daemon, an OMS client.
+
+Each runs its own quickfix engine in this process; all share the test's event loop.
+Teardown goes initiator first: OMS client, daemon (its OMS acceptor, then its venue
+initiators), then the venue acceptors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from connectors.sim.runner import build_venues
+from connectors.sim.venue import SimVenue
+from sor_daemon.config import MarketConfig, SorConfig, load_market
+from sor_daemon.daemon import Daemon
+from sor_daemon.oms_client import OmsClient
+from tests.conftest import DEFAULT_MARKET, default_config
+
+
+@dataclass
+class Stack:
+    config: SorConfig
+    market: MarketConfig
+    venues: list[SimVenue]
+    daemon: Daemon
+    oms: OmsClient
+
+    def venue(self, name: str) -> SimVenue:
+        return next(v for v in self.venues if v.name == name)
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    config = default_config()
+    market = load_market(DEFAULT_MARKET, config)
+    venues = build_venues(config, market)
+    for venue in venues:
+        await venue.start()
+    daemon = Daemon(config)
+    await daemon.start()
+    oms = OmsClient.for_config(config)
+    try:
+        assert await wait_until(lambda: all(c.up for c in daemon.connectors.values()))
+        assert await wait_until(lambda: all(
+            len(daemon.engine.market.venue_books(s)) == len(venues) for s in config.symbols))
+        assert await oms.start(), "the OMS client could not log on"
+        yield Stack(config, market, venues, daemon, oms)
+    finally:
+        await oms.stop()
+        await daemon.stop()
+        await asyncio.gather(*(venue.stop() for venue in venues))
