@@ -69,9 +69,11 @@ def _parser() -> argparse.ArgumentParser:
                                      "print every ExecutionReport that comes back.")
     oms.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
     oms.add_argument("--host", default="127.0.0.1", help="daemon host")
-    oms.add_argument("--wait", type=float, default=2.0,
-                     help="seconds to keep printing reports after the request")
     actions = oms.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def wait_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--wait", type=float, default=2.0,
+                       help="seconds to keep printing reports (a new order: until it is done)")
 
     def order_args(p: argparse.ArgumentParser, new: bool) -> None:
         p.add_argument("--symbol", required=True)
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     new = actions.add_parser("new", help="send a NewOrderSingle (D)")
     order_args(new, True)
+    wait_arg(new)
     new.add_argument("--venue", help="pin to a venue (ExDestination, 100)")
     new.add_argument("--strategy", type=int, help="TargetStrategy (847) code")
     new.add_argument("--id", help="ClOrdID (default: generated)")
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                        ("replace", "send an OrderCancelReplaceRequest (G)"),
                        ("status", "send an OrderStatusRequest (H)")):
         p = actions.add_parser(name, help=text)
+        wait_arg(p)
         p.add_argument("--id", required=True, help="ClOrdID of the order")
         p.add_argument("--symbol", required=True)
         p.add_argument("--side", required=True, choices=["buy", "sell"])

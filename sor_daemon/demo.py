@@ -27,6 +27,7 @@ from sor_daemon.oms_client import OmsClient, OmsOrder, describe
 from sor_daemon.tca import slippage_bps
 
 QTYS = (100, 200, 300, 500, 800, 1200, 2000)
+CENT = Decimal("0.01")
 
 
 def load_flow_market(config_path: str, config: SorConfig) -> MarketConfig:
@@ -172,6 +173,11 @@ async def _amend(client: OmsClient, rng: random.Random, order: OmsOrder, config:
     summary.replaces += 1
 
 
+def _show_price(price: Decimal) -> Decimal:
+    """At least two decimals: 190 reads as 190.00, 190.005 stays as it is."""
+    return price if price.as_tuple().exponent <= -2 else price.quantize(CENT)
+
+
 def _printer(verbose: bool):
     def show(order: OmsOrder | None, message: ExecutionReport | CancelReject) -> None:
         if isinstance(message, CancelReject):
@@ -181,7 +187,8 @@ def _printer(verbose: bool):
         if message.exec_type is ExecType.TRADE and verbose:
             side = message.side.name.lower() if isinstance(message.side, Side) else message.side
             print(f"  fill   {message.symbol:<5} {side:<4} {message.last_qty:>5} @ "
-                  f"{message.last_px} on {message.last_mkt:<5} order {message.cl_ord_id} "
+                  f"{_show_price(message.last_px or Decimal(0))} on {message.last_mkt:<5} "
+                  f"order {message.cl_ord_id} "
                   f"{message.cum_qty}/{message.order_qty}", flush=True)
         elif message.exec_type is ExecType.REJECTED:
             print(f"  reject {message.cl_ord_id}: {message.text}", flush=True)

@@ -19,12 +19,12 @@ from sor_daemon.domain import (
     OrdRejReason,
     OrdStatus,
     OrdType,
-    Side,
     TimeInForce,
 )
 from sor_daemon.intake import Rejection, validate_new_order, validate_replace
 from sor_daemon.market import ConsolidatedBook, VenueBook
 from sor_daemon.messages import (
+    NO_ORDER_ID,
     CancelFields,
     CancelOrder,
     CancelReject,
@@ -33,6 +33,7 @@ from sor_daemon.messages import (
     NewOrderFields,
     ReplaceFields,
     StatusFields,
+    refusal_report,
 )
 from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
@@ -78,9 +79,6 @@ class IdSource:
 
     def next(self, kind: str) -> str:
         return f"{self._prefix}{kind}{next(self._counter)}"
-
-
-NO_ORDER_ID = "NONE"
 
 
 class Engine:
@@ -193,19 +191,10 @@ class Engine:
             parent = next((p for p in self._parents.values()
                            if p.session == session and p.order_id == fields.order_id), None)
         if parent is None:
-            return [ToOms(session, ExecutionReport(
-                order_id=fields.order_id or NO_ORDER_ID,
-                cl_ord_id=fields.cl_ord_id or "NONE",
-                exec_id=self._ids.next("E"),
-                exec_type=ExecType.ORDER_STATUS,
-                ord_status=OrdStatus.REJECTED,
-                symbol="[N/A]",
-                side=Side.BUY,
-                order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
-                ord_rej_reason=OrdRejReason.UNKNOWN_ORDER,
-                text=f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}",
-                ord_status_req_id=fields.ord_status_req_id,
-            ))]
+            return [ToOms(session, refusal_report(
+                self._ids.next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER,
+                f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}", order_id=fields.order_id,
+                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
         return [self._report(parent, ExecType.ORDER_STATUS,
                              status_req_id=fields.ord_status_req_id, text=parent.text or None)]
 
@@ -537,18 +526,9 @@ class Engine:
         ))
 
     def _reject_new(self, session: str, fields: NewOrderFields, rejection: Rejection) -> ToOms:
-        return ToOms(session, ExecutionReport(
-            order_id=NO_ORDER_ID,
-            cl_ord_id=fields.cl_ord_id,
-            exec_id=self._ids.next("E"),
-            exec_type=ExecType.REJECTED,
-            ord_status=OrdStatus.REJECTED,
-            symbol=fields.symbol or "[N/A]",
-            side=fields.side or Side.BUY,
-            order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
-            ord_rej_reason=rejection.reason,
-            text=rejection.text,
-        ))
+        return ToOms(session, refusal_report(
+            self._ids.next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
+            symbol=fields.symbol, side=fields.side))
 
     def _cancel_reject(self, parent: ParentOrder, cl_ord_id: str, orig_cl_ord_id: str,
                        response_to: CxlRejResponseTo, reason: CxlRejReason,

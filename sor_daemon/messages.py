@@ -125,3 +125,28 @@ class CancelReject:
     response_to: CxlRejResponseTo
     reason: CxlRejReason
     text: str
+
+
+NO_ORDER_ID = "NONE"
+
+
+def refusal_report(
+    exec_id: str,
+    cl_ord_id: str | None,
+    reason: OrdRejReason,
+    text: str,
+    *,
+    symbol: str | None = None,
+    side: Side | str | None = None,
+    order_id: str | None = None,
+    exec_type: ExecType = ExecType.REJECTED,
+    status_req_id: str | None = None,
+) -> ExecutionReport:
+    """An ExecutionReport about an order that does not exist: a refused new order, or a
+    status request for an unknown one. Required fields echo the request where it had them."""
+    return ExecutionReport(
+        order_id=order_id or NO_ORDER_ID, cl_ord_id=cl_ord_id or NO_ORDER_ID, exec_id=exec_id,
+        exec_type=exec_type, ord_status=OrdStatus.REJECTED, symbol=symbol or "[N/A]",
+        side=side or Side.BUY, order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
+        ord_rej_reason=reason, text=text, ord_status_req_id=status_req_id,
+    )

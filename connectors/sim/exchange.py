@@ -33,6 +33,7 @@ from sor_daemon.messages import (
     NewOrderFields,
     ReplaceFields,
     StatusFields,
+    refusal_report,
 )
 
 HOUSE = "HOUSE"
@@ -198,12 +199,9 @@ class SimExchange:
     def status(self, session: str, fields: StatusFields) -> list[Outbound]:
         client = self._orders.get((session, fields.cl_ord_id or ""))
         if client is None:
-            return [Outbound(session, ExecutionReport(
-                order_id="NONE", cl_ord_id=fields.cl_ord_id or "NONE", exec_id=self._next("E"),
-                exec_type=ExecType.ORDER_STATUS, ord_status=OrdStatus.REJECTED, symbol="[N/A]",
-                side=Side.BUY, order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
-                ord_rej_reason=OrdRejReason.UNKNOWN_ORDER, text="unknown order",
-                ord_status_req_id=fields.ord_status_req_id))]
+            return [Outbound(session, refusal_report(
+                self._next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
+                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
         return [self._report(client, ExecType.ORDER_STATUS)]
 
     def subscribe(self, session: str, req_id: str, depth: int,
@@ -336,9 +334,6 @@ class SimExchange:
         ))
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
-        return Outbound(session, ExecutionReport(
-            order_id="NONE", cl_ord_id=fields.cl_ord_id, exec_id=self._next("E"),
-            exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED,
-            symbol=fields.symbol or "[N/A]", side=fields.side or Side.BUY, order_qty=0,
-            leaves_qty=0, cum_qty=0, avg_px=Decimal(0), ord_rej_reason=rejection.reason,
-            text=rejection.text))
+        return Outbound(session, refusal_report(
+            self._next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
+            symbol=fields.symbol, side=fields.side))
