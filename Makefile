@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config clean
+.PHONY: demo run test lint check-config bench-book clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench-book: $(STAMP)
+	$(BIN)/python -m benchmarks.book
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from sor_daemon.domain import Side
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.market import VenueBook, apply_changes
 from sor_daemon.messages import CancelOrder, NewOrder
 
 
@@ -28,6 +29,9 @@ class FixVenueConnector:
         )
         self._session = spec.name
         self._md_ids = itertools.count(1)
+        self._books: dict[str, VenueBook] = {}
+        """This venue's book per symbol, as built from its W snapshot and X increments."""
+        self._kind = config.kind
         self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
                                     log_dir=log_dir, on_error=self._on_error)
 
@@ -61,11 +65,13 @@ class FixVenueConnector:
     # ------------------------------------------------------- quickfix events
 
     def on_logon(self, session: str) -> None:
-        self.endpoint.send(session, "V", codec.encode_market_data_request(
-            f"{self.name}-MD{next(self._md_ids)}", self._symbols, self._depth))
+        if self._kind == "lit":  # dark pools publish nothing
+            self.endpoint.send(session, "V", codec.encode_market_data_request(
+                f"{self.name}-MD{next(self._md_ids)}", self._symbols, self._depth))
         self._events.venue_session(self.name, True)
 
     def on_logout(self, session: str) -> None:
+        self._books.clear()
         self._events.venue_session(self.name, False)
 
     def on_message(self, session: str, message: FixMessage) -> None:
@@ -75,8 +81,19 @@ class FixVenueConnector:
             case "9":
                 self._events.venue_cancel_reject(self.name, codec.decode_cancel_reject(message))
             case "W":
-                self._events.venue_book(codec.decode_snapshot(message, self.name,
-                                                              time.time_ns()))
+                book = codec.decode_snapshot(message, self.name, time.time_ns())
+                self._books[book.symbol] = book
+                self._events.venue_book(book)
+            case "X":
+                now = time.time_ns()
+                for symbol, changes in codec.decode_incremental(message).items():
+                    before = self._books.get(symbol)
+                    if before is None:
+                        self._events.venue_problem(self.name, "increment_before_snapshot",
+                                                   symbol)
+                        continue
+                    book = self._books[symbol] = apply_changes(before, changes, now)
+                    self._events.venue_book(book)
             case "Y":
                 self._events.venue_problem(self.name, "market_data_rejected",
                                            message.get(58) or "no reason given")

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                                       "order flow from the OMS client, print fills and a "
                                       "summary, stop everything.")
     demo.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    demo.add_argument("--market", help="simulated market or scenario file (default: the "
+                                       "config's [sim] market), e.g. config/scenarios/normal.toml")
     demo.add_argument("--orders", type=int, default=300, help="orders in the flow")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the flow")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     try:
         config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
-        if args.command == "sim" and args.market:
+        if args.command in ("sim", "demo") and args.market:
             market = load_market(args.market, config)
     except ConfigError as exc:
         for line in exc.problems:
@@ -167,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
         assert market is not None
         return _serve(lambda stop: run_demo(Path(args.config), config, market, args.orders,
-                                            args.seed, stop, verbose=not args.quiet))
+                                            args.seed, stop, verbose=not args.quiet,
+                                            market_path=args.market))
     return _serve(lambda stop: _oms(args, config))
 
 

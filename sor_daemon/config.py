@@ -83,7 +83,8 @@ class VenueConfig(Strict):
     """One venue the daemon connects to as a FIX initiator."""
 
     name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
-    kind: Literal["lit"] = "lit"
+    kind: Literal["lit", "dark"] = "lit"
+    """Dark pools publish no market data; lit venues are subscribed to on logon."""
     host: Host = "127.0.0.1"
     port: Port
     sender_comp_id: CompID = "SOR"
@@ -163,26 +164,103 @@ def _line_errors(exc: ValidationError) -> list[InitErrorDetails]:
     ]
 
 
+NonNegative = Annotated[float, Field(ge=0)]
+
+
 class SimSymbolConfig(Strict):
+    """One symbol's fundamental price process, shared by every simulated venue."""
+
     reference_price: PositivePrice
+    volatility_bps: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    """Standard deviation of log-price moves per sqrt(second), in basis points."""
+    jump_rate: NonNegative = 0.0
+    """Price jumps per second (Poisson)."""
+    jump_bps: NonNegative = 0.0
+    """Mean absolute jump size."""
+    lot_size: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1
+
+
+class FlowConfig(Strict):
+    """Background order flow on one lit venue, per symbol: the book ticks and queues move."""
+
+    limit_rate: NonNegative
+    """Limit orders per second, placed 0..depth_ticks-1 behind the touch."""
+    market_rate: NonNegative = 0.0
+    cancel_rate: NonNegative = 0.0
+    depth_ticks: Annotated[int, Field(strict=True, ge=1, le=100)] = 5
+    half_spread_ticks: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+    mean_size: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 200
 
 
 class SimVenueConfig(Strict):
-    """How one simulated lit venue seeds and refills its books."""
+    """A simulated lit exchange: its house market maker, fees, latency and flow."""
 
     price_offset_ticks: Annotated[int, Field(strict=True, ge=-100, le=100)] = 0
     half_spread_ticks: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
-    levels: Annotated[int, Field(strict=True, ge=1, le=50)] = 5
+    levels: Annotated[int, Field(strict=True, ge=0, le=50)] = 5
+    """House levels per side, refilled after every event; 0 leaves the book to the flow."""
     level_size: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 500
     size_step: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] = 0
     """Extra shares per level away from the touch (deeper levels hold more)."""
+    fees: Literal["maker-taker", "inverted", "flat"] = "maker-taker"
+    ack_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    flow: FlowConfig | None = None
+
+
+class DarkPoolConfig(Strict):
+    """A simulated dark pool: midpoint-pegged, hidden contra liquidity, no market data."""
+
+    min_qty: Annotated[int, Field(strict=True, ge=1)] = 100
+    fee_per_share: Annotated[Decimal, Field(ge=-1, le=1)] = Decimal("0.0010")
+    adverse_selection_bps: float = 0.0
+    """After each fill the fundamental moves this much against the filled side."""
+    zero_probability: Annotated[float, Field(ge=0, le=1)] = 0.7
+    """Share of pings that find no contra liquidity at all."""
+    liquidity_scale: Annotated[int, Field(strict=True, ge=1)] = 500
+    liquidity_alpha: Annotated[float, Field(gt=0)] = 1.5
+    """Pareto tail index of the contra size: lower means fatter tails (rare blocks)."""
+    arrival_rate: NonNegative = 0.0
+    """Fresh contra liquidity per second for resting orders."""
+    crossing_interval_s: Annotated[float, Field(gt=0)] | None = None
+    """Periodic crossing sessions instead of continuous matching."""
+    ack_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+
+
+class ShockConfig(Strict):
+    """A scripted move of the fundamental (e.g. a flash crash and its recovery)."""
+
+    symbol: Symbol | None = None
+    """None: every symbol."""
+    start_s: NonNegative
+    move_bps: float
+    move_s: Annotated[float, Field(gt=0)]
+    recover_s: NonNegative = 0.0
+
+
+class OutageConfig(Strict):
+    """A venue disconnects every session at ``start_s`` and refuses logons for a while."""
+
+    venue: str
+    start_s: NonNegative
+    duration_s: Annotated[float, Field(gt=0)]
 
 
 class MarketConfig(Strict):
-    """The simulated market: reference prices and per-venue book profiles."""
+    """The simulated market: price processes, venue profiles and scripted events."""
 
+    seed: int = 7
+    step_ms: Annotated[int, Field(strict=True, ge=1, le=1000)] = 10
+    """The simulation clock's step: prices, background flow and pools advance per step."""
+    members: list[CompID] = []
+    """Client CompIDs every simulated venue accepts beside the daemon's (quickfix 1.16
+    has no dynamic sessions): a second desk or router, or a trader on a venue directly."""
     symbols: Annotated[dict[Symbol, SimSymbolConfig], Field(min_length=1)]
     venues: dict[str, SimVenueConfig] = {}
+    """Lit venue profiles by venue name; a lit venue without one gets the defaults."""
+    dark: dict[str, DarkPoolConfig] = {}
+    """Dark pool profiles by venue name; a dark venue without one gets the defaults."""
+    shocks: list[ShockConfig] = []
+    outages: list[OutageConfig] = []
 
 
 class ConfigError(Exception):
@@ -268,14 +346,29 @@ def load_market(path: str | Path, config: SorConfig | None = None) -> MarketConf
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, prefix=f"{path.name}: ")) from None
     if config is not None:
-        missing = [
-            f"{path.name}: symbols.{symbol}: missing (the daemon config trades it)"
-            for symbol in config.symbols
-            if symbol not in market.symbols
-        ]
-        if missing:
-            raise ConfigError(missing)
+        problems = _market_mismatches(market, config)
+        if problems:
+            raise ConfigError([f"{path.name}: {line}" for line in problems])
     return market
+
+
+def _market_mismatches(market: MarketConfig, config: SorConfig) -> list[str]:
+    """Where a simulated market does not fit the daemon config that runs against it."""
+    kinds = {v.name: v.kind for v in config.venues}
+    problems = [f"symbols.{symbol}: missing (the daemon config trades it)"
+                for symbol in config.symbols if symbol not in market.symbols]
+    for table, kind in (("venues", "lit"), ("dark", "dark")):
+        for name in getattr(market, table):
+            if kinds.get(name) != kind:
+                actual = kinds.get(name)
+                problems.append(f"{table}.{name}: the daemon config has no {kind} venue {name}"
+                                + (f" (it is {actual})" if actual else ""))
+    problems += [f"outages[{i}].venue: unknown venue {o.venue!r}"
+                 for i, o in enumerate(market.outages) if o.venue not in kinds]
+    problems += [f"shocks[{i}].symbol: unknown symbol {s.symbol!r}"
+                 for i, s in enumerate(market.shocks)
+                 if s.symbol is not None and s.symbol not in market.symbols]
+    return problems
 
 
 def check_config(path: str | Path) -> list[str]:

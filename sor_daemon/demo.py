@@ -225,7 +225,8 @@ async def _stop(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> int:
 
 
 async def run_demo(config_path: Path, config: SorConfig, market: MarketConfig, orders: int,
-                   seed: int, stop: asyncio.Event, verbose: bool = True) -> int:
+                   seed: int, stop: asyncio.Event, verbose: bool = True,
+                   market_path: str | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="sor-demo-"))
     print(f"sor-daemon demo: simulated venues {', '.join(v.name for v in config.venues)}, "
           f"daemon on OMS port {config.oms.port}, metrics on "
@@ -234,7 +235,9 @@ async def run_demo(config_path: Path, config: SorConfig, market: MarketConfig, o
     base = [sys.executable, "-m", "sor_daemon"]
     procs: list[asyncio.subprocess.Process] = []
     with (logs / "sim.log").open("wb") as sim_log, (logs / "daemon.log").open("wb") as d_log:
+        market_args = ["--market", market_path] if market_path else []
         sim = await asyncio.create_subprocess_exec(*base, "sim", "--config", str(config_path),
+                                                   *market_args,
                                                    stdin=asyncio.subprocess.DEVNULL,
                                                    stdout=sim_log, stderr=sim_log)
         procs.append(sim)

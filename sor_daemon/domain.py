@@ -30,6 +30,7 @@ class OrdType(StrEnum):
 class TimeInForce(StrEnum):
     DAY = "0"
     IOC = "3"
+    FOK = "4"
 
 
 class OrdStatus(StrEnum):
@@ -68,7 +69,7 @@ class ExecType(StrEnum):
 
 
 class OrdRejReason(StrEnum):
-    """FIX 4.4 OrdRejReason (103) values the router uses."""
+    """FIX 4.4 OrdRejReason (103) values the router and the simulated venues use."""
 
     BROKER_OPTION = "0"
     UNKNOWN_SYMBOL = "1"
@@ -96,3 +97,10 @@ class CxlRejResponseTo(StrEnum):
 
     CANCEL = "1"
     REPLACE = "2"
+
+
+class LiquidityInd(StrEnum):
+    """FIX 4.4 LastLiquidityInd (851): whether a fill added or removed liquidity."""
+
+    ADDED = "1"
+    REMOVED = "2"

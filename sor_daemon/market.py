@@ -36,6 +36,44 @@ class VenueBook:
 
 
 @dataclass(frozen=True, slots=True)
+class BookChange:
+    """One level of one side changed: ``size`` 0 removes it. ``new`` marks a level that
+    appeared (MDUpdateAction New) rather than one that changed size."""
+
+    side: Side
+    price: Decimal
+    size: int
+    new: bool = False
+
+
+def apply_changes(book: VenueBook, changes: list[BookChange], now_ns: int) -> VenueBook:
+    """The book after an incremental refresh: levels keyed by price, best first."""
+    bids = {level.price: level.size for level in book.bids}
+    asks = {level.price: level.size for level in book.asks}
+    for change in changes:
+        levels = bids if change.side is Side.BUY else asks
+        if change.size:
+            levels[change.price] = change.size
+        else:
+            levels.pop(change.price, None)
+    return VenueBook(
+        book.venue, book.symbol,
+        tuple(Level(p, q) for p, q in sorted(bids.items(), reverse=True)),
+        tuple(Level(p, q) for p, q in sorted(asks.items())),
+        now_ns,
+    )
+
+
+def diff_levels(side: Side, before: dict[Decimal, int],
+                after: dict[Decimal, int]) -> list[BookChange]:
+    """The changes that turn one side's ``before`` levels into ``after``."""
+    changes = [BookChange(side, price, 0) for price in before if price not in after]
+    changes += [BookChange(side, price, size, new=price not in before)
+                for price, size in after.items() if before.get(price) != size]
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
 class Nbbo:
     bid: Level | None
     ask: Level | None

@@ -14,6 +14,7 @@ from sor_daemon.domain import (
     CxlRejReason,
     CxlRejResponseTo,
     ExecType,
+    LiquidityInd,
     OrdRejReason,
     OrdStatus,
     OrdType,
@@ -35,6 +36,7 @@ class NewOrderFields:
     target_strategy: str | None = None
     min_qty: str | None = None
     exec_inst: str | None = None
+    max_floor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,12 @@ class NewOrder:
     tif: TimeInForce
     ex_destination: str | None = None
     target_strategy: int | None = None
+    min_qty: int | None = None
+    """MinQty (110): the smallest execution accepted (dark pools)."""
+    post_only: bool = False
+    """ExecInst (18) 6, participate don't initiate: refused rather than trade on arrival."""
+    display_qty: int | None = None
+    """MaxFloor (111): the most shown at once (iceberg); None shows everything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,10 @@ class ExecutionReport:
     benchmark_price: Decimal | None = None
     """The NBBO mid when the parent arrived (BenchmarkPrice, 662), for slippage."""
     ord_status_req_id: str | None = None
+    commission: Decimal | None = None
+    """Commission (12), CommType 3 (absolute): the venue's fee on this fill, negative for
+    a rebate."""
+    liquidity: LiquidityInd | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,30 +1,36 @@
-"""A simulated lit exchange: price-time books, a house market maker, execution reports.
+"""A simulated lit exchange: price-time books, a house market maker, background flow,
+fees, execution reports and market data.
 
 Pure: requests in, messages out (addressed to a FIX session name); the FIX acceptor in
-`connectors.sim.venue` only translates. A house market maker keeps each configured level
-on both sides refilled around the symbol's reference price after every client event,
-so the book always shows depth to route against.
+`connectors.sim.venue` only translates, and `connectors.sim.market` drives the clock.
+The house market maker keeps each configured level on both sides refilled around the
+symbol's centre (the shared fundamental plus this venue's offset) after every event.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from connectors.sim.book import OrderBook, SubmitResult, Trade
+from connectors.sim.fees import FeeSchedule
+from connectors.sim.flow import FlowCancel, FlowOrder
 from sor_daemon.config import SimVenueConfig
 from sor_daemon.domain import (
     CxlRejReason,
     CxlRejResponseTo,
     ExecType,
+    LiquidityInd,
     OrdRejReason,
     OrdStatus,
     OrdType,
     Side,
     TimeInForce,
 )
-from sor_daemon.intake import Rejection, validate_new_order, validate_replace
+from sor_daemon.intake import Rejection, VenueRules, validate_new_order, validate_replace
+from sor_daemon.market import BookChange, diff_levels
 from sor_daemon.messages import (
     CancelFields,
     CancelReject,
@@ -37,12 +43,14 @@ from sor_daemon.messages import (
 )
 
 HOUSE = "HOUSE"
+FLOW = "FLOW"
 
 
 @dataclass(frozen=True, slots=True)
 class SimSymbol:
     tick: Decimal
     reference_price: Decimal
+    lot_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,14 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Increment:
+    req_id: str
+    symbol: str
+    changes: list[BookChange]
+    trades: list[tuple[Decimal, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class MarketDataReject:
     req_id: str
     text: str
@@ -62,7 +78,7 @@ class MarketDataReject:
 @dataclass(frozen=True, slots=True)
 class Outbound:
     session: str
-    message: ExecutionReport | CancelReject | Snapshot | MarketDataReject
+    message: ExecutionReport | CancelReject | Snapshot | Increment | MarketDataReject
 
 
 @dataclass(slots=True, eq=False)
@@ -87,7 +103,8 @@ class _Subscription:
     session: str
     req_id: str
     depth: int
-    last: tuple | None = None
+    bids: dict[Decimal, int] = field(default_factory=dict)
+    asks: dict[Decimal, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -95,20 +112,28 @@ class _SymbolState:
     spec: SimSymbol
     book: OrderBook
     center: int
+    house: set[str] = field(default_factory=set)
+    flow: set[str] = field(default_factory=set)
+    """Resting background-flow orders, pulled when the fundamental moves through them."""
     subscriptions: list[_Subscription] = field(default_factory=list)
+    trades: list[tuple[Decimal, int]] = field(default_factory=list)
+    """Trades since the last market data publication."""
 
 
 class SimExchange:
-    def __init__(self, name: str, symbols: dict[str, SimSymbol], profile: SimVenueConfig) -> None:
+    def __init__(self, name: str, symbols: Mapping[str, SimSymbol], profile: SimVenueConfig,
+                 fees: FeeSchedule | None = None) -> None:
         self.name = name
-        self._profile = profile
+        self.profile = profile
+        self.fees = fees or FeeSchedule.for_model(profile.fees)
         self._symbols = {
             symbol: _SymbolState(
                 spec, OrderBook(symbol),
-                int(spec.reference_price / spec.tick) + profile.price_offset_ticks)
+                round(spec.reference_price / spec.tick) + profile.price_offset_ticks)
             for symbol, spec in symbols.items()
         }
         self._ticks = {symbol: spec.tick for symbol, spec in symbols.items()}
+        self._rules = VenueRules({symbol: spec.lot_size for symbol, spec in symbols.items()})
         self._orders: dict[tuple[str, str], ClientOrder] = {}
         self._by_book_id: dict[str, ClientOrder] = {}
         self._ids = itertools.count(1)
@@ -117,6 +142,10 @@ class SimExchange:
 
     # ------------------------------------------------------------------ queries
 
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
     def depth(self, symbol: str, levels: int) -> tuple[list[tuple[Decimal, int]],
                                                        list[tuple[Decimal, int]]]:
         state = self._symbols[symbol]
@@ -124,8 +153,13 @@ class SimExchange:
         bids, asks = state.book.depth(levels)
         return [(p * tick, q) for p, q in bids], [(p * tick, q) for p, q in asks]
 
+    def best_ticks(self, symbol: str) -> tuple[int | None, int | None]:
+        book = self._symbols[symbol].book
+        bid, ask = book.best_bid(), book.best_ask()
+        return (bid[0] if bid else None), (ask[0] if ask else None)
+
     def filled_shares(self) -> int:
-        """Shares this venue has filled for its clients (the house excluded)."""
+        """Shares this venue has filled for its clients (house and flow excluded)."""
         return sum(order.cum_qty for order in self._by_book_id.values())
 
     def book(self, symbol: str) -> OrderBook:
@@ -137,18 +171,24 @@ class SimExchange:
         if (session, fields.cl_ord_id) in self._orders:
             return [self._reject(session, fields, Rejection(
                 OrdRejReason.DUPLICATE_ORDER, f"duplicate ClOrdID {fields.cl_ord_id!r}"))]
-        order = validate_new_order(fields, self._ticks)
+        order = validate_new_order(fields, self._ticks, venue_rules=self._rules)
         if isinstance(order, Rejection):
             return [self._reject(session, fields, order)]
-        client = ClientOrder(session, order.cl_ord_id, self._next("O"), order, order.qty,
-                             order.price)
-        self._orders[(session, client.cl_ord_id)] = client
-        self._by_book_id[client.order_id] = client
-        out = [self._report(client, ExecType.NEW)]
         state = self._symbols[order.symbol]
-        tif = TimeInForce.IOC if order.ord_type is OrdType.MARKET else order.tif
-        result = state.book.submit(client.order_id, session, order.side, order.qty,
-                                   self._to_ticks(order.symbol, order.price), tif)
+        book_id = self._next("O")
+        result = state.book.submit(
+            book_id, session, order.side, order.qty, self._to_ticks(order.symbol, order.price),
+            TimeInForce.IOC if order.ord_type is OrdType.MARKET or order.tif is not
+            TimeInForce.DAY else TimeInForce.DAY,
+            all_or_none=order.tif is TimeInForce.FOK, post_only=order.post_only,
+            display_qty=order.display_qty)
+        if result.refused:
+            return [self._reject(session, fields, Rejection(
+                OrdRejReason.OTHER, self._post_only_text(order.symbol, order.side, order.price)))]
+        client = ClientOrder(session, order.cl_ord_id, book_id, order, order.qty, order.price)
+        self._orders[(session, client.cl_ord_id)] = client
+        self._by_book_id[book_id] = client
+        out = [self._report(client, ExecType.NEW)]
         out += self._apply(order.symbol, result, client)
         return out + self._after_event(order.symbol)
 
@@ -189,7 +229,15 @@ class SimExchange:
             book.cancel(client.order_id)
             client.status = OrdStatus.FILLED
             return [self._report(client, ExecType.REPLACED, orig_cl_ord_id=orig)]
-        result = book.replace(client.order_id, terms.qty, self._to_ticks(symbol, terms.price))
+        result = book.replace(client.order_id, terms.qty, self._to_ticks(symbol, terms.price),
+                              post_only=client.order.post_only)
+        if result is not None and result.refused:
+            self._orders.pop((session, fields.cl_ord_id))
+            client.cl_ord_id = orig
+            return [Outbound(session, CancelReject(
+                client.order_id, fields.cl_ord_id, orig, client.status, CxlRejResponseTo.REPLACE,
+                CxlRejReason.OTHER,
+                self._post_only_text(symbol, client.order.side, terms.price)))]
         client.status = OrdStatus.PARTIALLY_FILLED if client.cum_qty else OrdStatus.NEW
         out = [self._report(client, ExecType.REPLACED, orig_cl_ord_id=orig)]
         if result is not None:
@@ -214,7 +262,9 @@ class SimExchange:
         for symbol in symbols:
             sub = _Subscription(session, req_id, depth)
             self._symbols[symbol].subscriptions.append(sub)
-            out += self._publish(symbol, [sub], force=True)
+            bids, asks = self.depth(symbol, depth)
+            sub.bids, sub.asks = dict(bids), dict(asks)
+            out.append(Outbound(session, Snapshot(req_id, symbol, bids, asks)))
         return out
 
     def drop_session(self, session: str) -> None:
@@ -223,44 +273,121 @@ class SimExchange:
         for state in self._symbols.values():
             state.subscriptions = [s for s in state.subscriptions if s.session != session]
 
+    # ------------------------------------------------------------ market events
+
+    def recenter(self, symbol: str, fundamental_ticks: int) -> list[Outbound]:
+        """Move the house quotes to follow the fundamental, and pull background quotes it
+        has moved through (as their owners would: stale quotes are otherwise picked off
+        and the NBBO across venues would cross); returns market data."""
+        state = self._symbols[symbol]
+        stale = [order_id for order_id in state.flow
+                 if (resting := state.book.get(order_id)) is None
+                 or (resting.price >= fundamental_ticks if resting.side is Side.BUY
+                     else resting.price <= fundamental_ticks)]
+        for order_id in stale:
+            state.book.cancel(order_id)
+            state.flow.discard(order_id)
+        center = fundamental_ticks + self.profile.price_offset_ticks
+        if center == state.center:
+            return self._after_event(symbol) if stale else []
+        state.center = center
+        low, high = self._house_band(state)
+        for order_id in list(state.house):
+            resting = state.book.get(order_id)
+            if resting is None:
+                state.house.discard(order_id)
+            elif not low[resting.side] <= resting.price <= high[resting.side]:
+                state.book.cancel(order_id)
+                state.house.discard(order_id)
+        return self._after_event(symbol)
+
+    def apply_flow(self, symbol: str,
+                   events: list[FlowOrder | FlowCancel]) -> tuple[list[Outbound], list[str]]:
+        """Background orders into the book; returns client reports and the flow orders that
+        filled completely (the flow generator must not cancel those)."""
+        if not events:
+            return [], []
+        book = self._symbols[symbol].book
+        out: list[Outbound] = []
+        done: list[str] = []
+        for event in events:
+            if isinstance(event, FlowCancel):
+                book.cancel(event.order_id)
+                continue
+            result = book.submit(event.order_id, FLOW, event.side, event.qty, event.price_ticks,
+                                 event.tif)
+            out += self._apply(symbol, result, None)
+            if result.rested is None:
+                done.append(event.order_id)
+            else:
+                self._symbols[symbol].flow.add(event.order_id)
+            done += [t.maker_id for t in result.trades if t.maker_leaves == 0
+                     and t.maker_owner == FLOW]
+        return out + self._after_event(symbol), done
+
     # ---------------------------------------------------------------- internals
 
     def _next(self, kind: str) -> str:
         return f"{self.name}-{kind}{next(self._ids)}"
 
+    def _post_only_text(self, symbol: str, side: Side, price: Decimal | None) -> str:
+        bid, ask = self.best_ticks(symbol)
+        against = ask if side is Side.BUY else bid
+        tick = self._ticks[symbol]
+        shown = f" against {against * tick}" if against is not None else ""
+        return f"post-only (ExecInst 6) order at {price} would trade{shown}"
+
     def _to_ticks(self, symbol: str, price: Decimal | None) -> int | None:
         return None if price is None else int(price / self._ticks[symbol])
 
-    def _apply(self, symbol: str, result: SubmitResult, taker: ClientOrder) -> list[Outbound]:
-        tick = self._ticks[symbol]
+    def _apply(self, symbol: str, result: SubmitResult,
+               taker: ClientOrder | None) -> list[Outbound]:
+        state = self._symbols[symbol]
+        tick = state.spec.tick
         out: list[Outbound] = []
         for trade in result.trades:
-            out += self._fill(taker, trade, trade.taker_leaves, tick)
+            state.trades.append((trade.price * tick, trade.qty))
+            if taker is not None:
+                out += self._fill(taker, trade, trade.taker_leaves, tick, maker=False)
             maker = self._by_book_id.get(trade.maker_id)
             if maker is not None:
-                out += self._fill(maker, trade, trade.maker_leaves, tick)
-        if result.canceled_qty and not taker.status.is_terminal:
+                out += self._fill(maker, trade, trade.maker_leaves, tick, maker=True)
+        if taker is not None and result.canceled_qty and not taker.status.is_terminal:
             taker.status = OrdStatus.CANCELED
-            out.append(self._report(taker, ExecType.CANCELED,
-                                    text="IOC remainder canceled: no more liquidity in limit"))
+            why = ("FOK not filled: not enough liquidity within the limit"
+                   if taker.order.tif is TimeInForce.FOK
+                   else "IOC remainder canceled: no more liquidity within the limit")
+            out.append(self._report(taker, ExecType.CANCELED, text=why))
         return out
 
-    def _fill(self, client: ClientOrder, trade: Trade, leaves: int,
-              tick: Decimal) -> list[Outbound]:
+    def _fill(self, client: ClientOrder, trade: Trade, leaves: int, tick: Decimal,
+              maker: bool) -> list[Outbound]:
         price = trade.price * tick
         client.cum_qty += trade.qty
         client.notional += price * trade.qty
         client.status = OrdStatus.FILLED if leaves == 0 else OrdStatus.PARTIALLY_FILLED
-        return [self._report(client, ExecType.TRADE, last_qty=trade.qty, last_px=price)]
+        return [self._report(client, ExecType.TRADE, last_qty=trade.qty, last_px=price,
+                             commission=self.fees.fee(trade.qty, maker),
+                             liquidity=LiquidityInd.ADDED if maker else LiquidityInd.REMOVED)]
 
     def _after_event(self, symbol: str) -> list[Outbound]:
         self._refill(symbol)
-        return self._publish(symbol, self._symbols[symbol].subscriptions)
+        return self._publish(symbol)
+
+    def _house_band(self, state: _SymbolState) -> tuple[dict[Side, int], dict[Side, int]]:
+        """The lowest and highest price the house quotes on each side."""
+        p = self.profile
+        best_bid, best_ask = state.center - p.half_spread_ticks, state.center + p.half_spread_ticks
+        deepest = max(p.levels - 1, 0)
+        return ({Side.BUY: best_bid - deepest, Side.SELL: best_ask},
+                {Side.BUY: best_bid, Side.SELL: best_ask + deepest})
 
     def _refill(self, symbol: str) -> None:
         """Top each house level back up to its size, never crossing the other side."""
         state = self._symbols[symbol]
-        book, profile = state.book, self._profile
+        book, profile = state.book, self.profile
+        if not profile.levels:
+            return
         bids, asks = book.depth(profile.levels + 50)
         bid_sizes, ask_sizes = dict(bids), dict(asks)
         for k in range(profile.levels):
@@ -278,17 +405,23 @@ class SimExchange:
                     continue
                 missing = target - sizes.get(price, 0)
                 if missing > 0:
-                    book.submit(self._next("H"), HOUSE, side, missing, price, TimeInForce.DAY)
+                    order_id = self._next("H")
+                    book.submit(order_id, HOUSE, side, missing, price, TimeInForce.DAY)
+                    state.house.add(order_id)
 
-    def _publish(self, symbol: str, subs: list[_Subscription],
-                 force: bool = False) -> list[Outbound]:
+    def _publish(self, symbol: str) -> list[Outbound]:
+        """An incremental refresh (X) to every subscriber whose view changed."""
+        state = self._symbols[symbol]
+        trades, state.trades = state.trades, []
         out = []
-        for sub in subs:
+        for sub in state.subscriptions:
             bids, asks = self.depth(symbol, sub.depth)
-            key = (tuple(bids), tuple(asks))
-            if force or key != sub.last:
-                sub.last = key
-                out.append(Outbound(sub.session, Snapshot(sub.req_id, symbol, bids, asks)))
+            new_bids, new_asks = dict(bids), dict(asks)
+            changes = (diff_levels(Side.BUY, sub.bids, new_bids)
+                       + diff_levels(Side.SELL, sub.asks, new_asks))
+            if changes or trades:
+                sub.bids, sub.asks = new_bids, new_asks
+                out.append(Outbound(sub.session, Increment(sub.req_id, symbol, changes, trades)))
         return out
 
     def _refuse_amend(self, session: str, client: ClientOrder | None, cl_ord_id: str,
@@ -309,7 +442,9 @@ class SimExchange:
 
     def _report(self, client: ClientOrder, exec_type: ExecType, *, cl_ord_id: str | None = None,
                 orig_cl_ord_id: str | None = None, last_qty: int = 0,
-                last_px: Decimal | None = None, text: str | None = None) -> Outbound:
+                last_px: Decimal | None = None, text: str | None = None,
+                commission: Decimal | None = None,
+                liquidity: LiquidityInd | None = None) -> Outbound:
         order = client.order
         return Outbound(client.session, ExecutionReport(
             order_id=client.order_id,
@@ -331,6 +466,8 @@ class SimExchange:
             last_px=last_px,
             last_mkt=self.name if last_qty else None,
             text=text,
+            commission=commission,
+            liquidity=liquidity,
         ))
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:

@@ -1,41 +1,65 @@
-"""`sor-daemon sim`: the simulated venues a daemon config connects to, as FIX acceptors."""
+"""`sor-daemon sim`: the simulated venues a daemon config connects to, as FIX acceptors,
+and the clock that moves the simulated market."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import structlog
 
-from connectors.sim.exchange import SimExchange, SimSymbol
+from connectors.sim.market import SimMarket
 from connectors.sim.venue import SimVenue
-from sor_daemon.config import MarketConfig, SimVenueConfig, SorConfig
+from sor_daemon.config import MarketConfig, SorConfig
 from sor_daemon.fix.endpoint import SessionSpec
 
 
+def build_market(config: SorConfig, market: MarketConfig, start_ns: int = 0) -> SimMarket:
+    return SimMarket(market, [(v.name, v.kind) for v in config.venues],
+                     {s: c.tick_size for s, c in config.symbols.items()}, start_ns)
+
+
 def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
-    """One simulated exchange per venue of the daemon config, on the port it dials."""
+    """One simulated venue per venue of the daemon config, on the port it dials, all
+    sharing one simulated market."""
     log = structlog.get_logger("sim")
-    symbols = {
-        name: SimSymbol(config.symbols[name].tick_size, spec.reference_price)
-        for name, spec in market.symbols.items()
-        if name in config.symbols
-    }
+    sim = build_market(config, market, time.monotonic_ns())
     venues = []
     for venue in config.venues:
-        profile = market.venues.get(venue.name, SimVenueConfig())
-        spec = SessionSpec(
-            sender_comp_id=venue.target_comp_id,
-            target_comp_id=venue.sender_comp_id,
-            port=venue.port,
-            heartbeat_seconds=venue.heartbeat_seconds,
-        )
+        specs = [
+            SessionSpec(sender_comp_id=venue.target_comp_id, target_comp_id=member,
+                        port=venue.port, heartbeat_seconds=venue.heartbeat_seconds)
+            for member in dict.fromkeys([venue.sender_comp_id, *market.members])
+        ]
 
         def on_error(session: str, raw: str, exc: Exception, name: str = venue.name) -> None:
             log.error("sim_message_failed", venue=name, session=session, error=repr(exc))
 
-        venues.append(SimVenue(SimExchange(venue.name, symbols, profile), spec,
-                               config.log.fix_message_dir, on_error))
+        venues.append(SimVenue(venue.name, sim, specs, config.log.fix_message_dir, on_error))
     return venues
+
+
+async def run_clock(venues: list[SimVenue], stop: asyncio.Event) -> None:
+    """Step the shared market every ``step_ms`` and deliver what it produced; run outages."""
+    log = structlog.get_logger("sim")
+    if not venues:
+        return
+    sim = venues[0].market
+    by_name = {venue.name: venue for venue in venues}
+    down: set[str] = set()
+    while not stop.is_set():
+        now = time.monotonic_ns()
+        for name, outbound in sim.step(now):
+            by_name[name].send([outbound])
+        for name, venue in by_name.items():
+            is_down = sim.is_down(name, now)
+            if is_down != (name in down):
+                venue.set_down(is_down)
+                (down.add if is_down else down.discard)(name)
+                log.info("sim_outage_started" if is_down else "sim_outage_ended", venue=name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), sim.step_ns / 1e9)
 
 
 async def run_sim(config: SorConfig, market: MarketConfig, stop: asyncio.Event) -> None:
@@ -44,7 +68,6 @@ async def run_sim(config: SorConfig, market: MarketConfig, stop: asyncio.Event) 
     for venue in venues:
         await venue.start()
         log.info("sim_venue_listening", venue=venue.name, port=venue.port)
-    await stop.wait()
-    for venue in venues:
-        await venue.stop()
+    await run_clock(venues, stop)
+    await asyncio.gather(*(venue.stop() for venue in venues))
     log.info("sim_stopped")

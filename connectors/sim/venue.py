@@ -1,32 +1,56 @@
-"""A simulated exchange served as a real FIX acceptor: translation only."""
+"""One simulated venue served as a real FIX acceptor: translation only.
+
+Messages go out after the venue's configured acknowledgement latency, in order.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable
 
-from connectors.sim.exchange import MarketDataReject, Outbound, SimExchange, Snapshot
+from connectors.sim.exchange import Increment, MarketDataReject, Outbound, Snapshot
+from connectors.sim.market import SimMarket
 from sor_daemon.fix import codec
-from sor_daemon.fix.codec import FixMessage
+from sor_daemon.fix.codec import FixMessage, Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
 from sor_daemon.messages import CancelReject, ExecutionReport
+
+
+def encode(message: object) -> tuple[str, Pairs]:
+    """The FIX message type and fields of a venue's outbound message."""
+    if isinstance(message, ExecutionReport):
+        return "8", codec.encode_execution_report(message)
+    if isinstance(message, CancelReject):
+        return "9", codec.encode_cancel_reject(message)
+    if isinstance(message, Snapshot):
+        return "W", codec.encode_snapshot(message.req_id, message.symbol, message.bids,
+                                          message.asks)
+    if isinstance(message, Increment):
+        return "X", codec.encode_incremental(message.req_id, message.symbol, message.changes,
+                                             message.trades)
+    if isinstance(message, MarketDataReject):
+        return "Y", codec.encode_market_data_reject(message.req_id, "0", message.text)
+    raise TypeError(f"no FIX encoding for {type(message).__name__}")
 
 
 class SimVenue:
     def __init__(
         self,
-        exchange: SimExchange,
-        spec: SessionSpec,
+        name: str,
+        market: SimMarket,
+        specs: list[SessionSpec],
         log_dir: str | None = None,
         on_error: Callable[[str, str, Exception], None] | None = None,
     ) -> None:
-        self.exchange = exchange
-        self.port = spec.port
-        self.endpoint = FixEndpoint(f"sim-{exchange.name}", [spec], self, initiator=False,
+        self.name = name
+        self.market = market
+        self.port = specs[0].port
+        self.endpoint = FixEndpoint(f"sim-{name}", specs, self, initiator=False,
                                     log_dir=log_dir, on_error=on_error)
-
-    @property
-    def name(self) -> str:
-        return self.exchange.name
+        self._latency = market.latency_ns.get(name, 0) / 1e9
+        self._queue: deque[tuple[float, Outbound]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         await self.endpoint.start()
@@ -34,46 +58,63 @@ class SimVenue:
     async def stop(self) -> None:
         await self.endpoint.stop()
 
+    def set_down(self, down: bool) -> None:
+        """An outage: drop every session and refuse logons; or end it."""
+        if down:
+            self.endpoint.logon_refusal = f"{self.name} is unavailable (simulated outage)"
+            self.endpoint.logout_all("simulated outage")
+        else:
+            self.endpoint.logon_refusal = None
+            self.endpoint.enable_all()
+
     def on_logon(self, session: str) -> None:
         pass
 
     def on_logout(self, session: str) -> None:
-        self.exchange.drop_session(session)
+        self.market.drop_session(self.name, session)
 
     def on_message(self, session: str, message: FixMessage) -> None:
-        ex = self.exchange
+        market, venue = self.market, self.name
         match message.msg_type:
             case "D":
-                out = ex.new_order(session, codec.decode_new_order(message))
+                out = market.new_order(venue, session, codec.decode_new_order(message))
             case "F":
-                out = ex.cancel(session, codec.decode_cancel(message))
+                out = market.cancel(venue, session, codec.decode_cancel(message))
             case "G":
-                out = ex.replace(session, codec.decode_replace(message))
+                out = market.replace(venue, session, codec.decode_replace(message))
             case "H":
-                out = ex.status(session, codec.decode_status(message))
+                out = market.status(venue, session, codec.decode_status(message))
             case "V":
                 request = codec.decode_market_data_request(message)
                 if request.subscribe:
-                    out = ex.subscribe(session, request.req_id, request.depth, request.symbols)
+                    out = market.subscribe(venue, session, request.req_id, request.depth,
+                                           request.symbols)
                 else:
-                    ex.drop_session(session)
+                    market.drop_session(venue, session)
                     out = []
             case other:
                 self.endpoint.send(session, "j", codec.encode_business_reject(
-                    message.get(34), other, 3, f"{self.name} does not accept MsgType {other}"))
+                    message.get(34), other, 3, f"{venue} does not accept MsgType {other}"))
                 return
         self.send(out)
 
     def send(self, outbound: list[Outbound]) -> None:
-        for item in outbound:
-            msg = item.message
-            if isinstance(msg, ExecutionReport):
-                self.endpoint.send(item.session, "8", codec.encode_execution_report(msg))
-            elif isinstance(msg, CancelReject):
-                self.endpoint.send(item.session, "9", codec.encode_cancel_reject(msg))
-            elif isinstance(msg, Snapshot):
-                self.endpoint.send(item.session, "W", codec.encode_snapshot(
-                    msg.req_id, msg.symbol, msg.bids, msg.asks))
-            elif isinstance(msg, MarketDataReject):
-                self.endpoint.send(item.session, "Y",
-                                   codec.encode_market_data_reject(msg.req_id, "0", msg.text))
+        if not self._latency:
+            for item in outbound:
+                self.endpoint.send(item.session, *encode(item.message))
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._latency
+        self._queue.extend((due, item) for item in outbound)
+        if self._timer is None and self._queue:
+            self._timer = loop.call_at(self._queue[0][0], self._drain)
+
+    def _drain(self) -> None:
+        """Send what is due, in order (equal deadlines must not reorder messages)."""
+        loop = asyncio.get_running_loop()
+        self._timer = None
+        while self._queue and self._queue[0][0] <= loop.time():
+            _, item = self._queue.popleft()
+            self.endpoint.send(item.session, *encode(item.message))
+        if self._queue:
+            self._timer = loop.call_at(self._queue[0][0], self._drain)

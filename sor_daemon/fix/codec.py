@@ -15,13 +15,14 @@ from sor_daemon.domain import (
     CxlRejReason,
     CxlRejResponseTo,
     ExecType,
+    LiquidityInd,
     OrdRejReason,
     OrdStatus,
     OrdType,
     Side,
     TimeInForce,
 )
-from sor_daemon.market import Level, VenueBook
+from sor_daemon.market import BookChange, Level, VenueBook
 from sor_daemon.messages import (
     CancelFields,
     CancelOrder,
@@ -129,7 +130,7 @@ def decode_new_order(m: FixMessage) -> NewOrderFields:
     return NewOrderFields(
         cl_ord_id=m.require(11), symbol=g(55), side=g(54), order_qty=g(38), ord_type=g(40),
         price=g(44), tif=g(59), ex_destination=g(100), target_strategy=g(847), min_qty=g(110),
-        exec_inst=g(18),
+        exec_inst=g(18), max_floor=g(111),
     )
 
 
@@ -164,6 +165,10 @@ def encode_new_order(order: NewOrder) -> Pairs:
     _optional(pairs, 44, order.price)
     _optional(pairs, 100, order.ex_destination)
     _optional(pairs, 847, order.target_strategy)
+    _optional(pairs, 110, order.min_qty)
+    _optional(pairs, 111, order.display_qty)
+    if order.post_only:
+        pairs.append((18, "6"))
     return pairs
 
 
@@ -212,6 +217,9 @@ def encode_execution_report(er: ExecutionReport) -> Pairs:
     _optional(pairs, 58, er.text)
     _optional(pairs, 662, er.benchmark_price)
     _optional(pairs, 790, er.ord_status_req_id)
+    if er.commission is not None:
+        pairs += [(12, fmt_decimal(er.commission)), (13, "3")]
+    _optional(pairs, 851, er.liquidity)
     return pairs
 
 
@@ -233,7 +241,7 @@ def decode_execution_report(m: FixMessage) -> ExecutionReport:
         avg_px=_decimal(g(6), 6) or Decimal(0),
         ord_type=OrdType(g(40)) if g(40) in ("1", "2") else None,
         price=_decimal(g(44), 44),
-        tif=TimeInForce(g(59)) if g(59) in ("0", "3") else None,
+        tif=TimeInForce(g(59)) if g(59) in TimeInForce._value2member_map_ else None,
         orig_cl_ord_id=g(41),
         last_qty=_int(g(32), 32),
         last_px=_decimal(g(31), 31),
@@ -242,6 +250,8 @@ def decode_execution_report(m: FixMessage) -> ExecutionReport:
         text=g(58),
         benchmark_price=_decimal(g(662), 662),
         ord_status_req_id=g(790),
+        commission=_decimal(g(12), 12),
+        liquidity=LiquidityInd(g(851)) if g(851) in ("1", "2") else None,
     )
 
 
@@ -326,6 +336,46 @@ def decode_snapshot(m: FixMessage, venue: str, now_ns: int) -> VenueBook:
         elif tag == 271 and entry_type in ("0", "1") and price is not None:
             (bids if entry_type == "0" else asks).append(Level(price, _int(value, 271)))
     return VenueBook(venue, m.require(55), tuple(bids), tuple(asks), now_ns)
+
+
+def encode_incremental(req_id: str, symbol: str, changes: list[BookChange],
+                       trades: list[tuple[Decimal, int]]) -> Pairs:
+    """MarketDataIncrementalRefresh (X): level changes (size 0 deletes) and trades."""
+    pairs: Pairs = [(262, req_id), (268, str(len(changes) + len(trades)))]
+    for change in changes:
+        action = "2" if change.size == 0 else ("0" if change.new else "1")
+        pairs += [(279, action), (269, "0" if change.side is Side.BUY else "1"), (55, symbol),
+                  (270, fmt_decimal(change.price))]
+        if change.size:
+            pairs.append((271, str(change.size)))
+    for price, size in trades:
+        pairs += [(279, "0"), (269, "2"), (55, symbol), (270, fmt_decimal(price)),
+                  (271, str(size))]
+    return pairs
+
+
+def decode_incremental(m: FixMessage) -> dict[str, list[BookChange]]:
+    """Level changes per symbol, in message order (trade entries are skipped)."""
+    out: dict[str, list[BookChange]] = {}
+    entry: dict[int, str] = {}
+
+    def flush() -> None:
+        if entry.get(269) in ("0", "1") and 55 in entry and 270 in entry:
+            deleted = entry.get(279) == "2"
+            out.setdefault(entry[55], []).append(BookChange(
+                Side.BUY if entry[269] == "0" else Side.SELL,
+                _decimal(entry[270], 270) or Decimal(0),
+                0 if deleted else _int(entry.get(271), 271),
+                new=entry.get(279) == "0"))
+
+    for tag, value in m.pairs:
+        if tag == 279:
+            flush()
+            entry = {}
+        if tag in (279, 269, 55, 270, 271):
+            entry[tag] = value
+    flush()
+    return out
 
 
 def encode_market_data_reject(req_id: str, reason: str, text: str) -> Pairs:

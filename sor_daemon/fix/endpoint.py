@@ -152,6 +152,11 @@ class _Application(fix.Application):
             raw = message.toString()
             if f"{SOH}35=3{SOH}" in raw:
                 self._endpoint._post(self._endpoint._session_reject, session_id.toString(), raw)
+            refusal = self._endpoint.logon_refusal
+            if refusal is not None and f"{SOH}35=A{SOH}" in raw:
+                raise fix.RejectLogon(refusal)
+        except fix.RejectLogon:
+            raise  # quickfix's own: refuses the logon with this text
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
 
@@ -194,6 +199,8 @@ class FixEndpoint:
         self._on_error = on_error
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_change = 0.0
+        self.logon_refusal: str | None = None
+        """While set, logons are refused with this text (read on quickfix's thread)."""
         self._dictionary = fix.DataDictionary(data_dictionary_path())
         settings = fix.SessionSettings()
         settings.setFromString(settings_text(initiator, sessions, log_dir))
@@ -234,6 +241,20 @@ class FixEndpoint:
             idle = self._last_change + ACCEPTOR_QUIET_SECONDS - loop.time()
             await asyncio.sleep(max(idle, ACCEPTOR_QUIET_SECONDS / 3))
         await asyncio.to_thread(engine.stop, True)  # logouts done above: no 1 s polls
+
+    def logout_all(self, reason: str) -> None:
+        """Log out every logged-on session (the peers may reconnect)."""
+        for session in list(self._logged_on):
+            found = fix.Session.lookupSession(self._session_ids[session])
+            if found is not None:
+                found.logout(reason)
+
+    def enable_all(self) -> None:
+        """Re-enable every session after `logout_all` (quickfix's logout disables it)."""
+        for session_id in self._session_ids.values():
+            found = fix.Session.lookupSession(session_id)
+            if found is not None:
+                found.logon()
 
     async def wait_logged_out(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """Best displayed price: one child at a time to the venue quoting the best price.
 
-Marketable quantity goes out as an IOC limited to the best venue's touch price and size,
+Lit venues only (dark pools are for the dark-first strategy). Marketable quantity goes
+out as an IOC limited to the best venue's touch price and size,
 so no child trades through a better quote shown elsewhere; each miss marks the venue
 exhausted for the parent and the engine asks again for the residual. When nothing
 marketable is left, a Day limit order rests where its side is quoted best; an IOC or
@@ -37,6 +38,7 @@ class BestPrice:
             v.name
             for v in venues.values()
             if v.up
+            and v.kind == "lit"
             and v.name not in request.exhausted
             and (request.pinned_venue is None or v.name == request.pinned_venue)
         ]

@@ -8,12 +8,14 @@ initiators), then the venue acceptors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
-from connectors.sim.runner import build_venues
+from connectors.sim.market import SimMarket
+from connectors.sim.runner import build_venues, run_clock
 from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig, load_market
 from sor_daemon.daemon import Daemon
@@ -29,8 +31,9 @@ class Stack:
     daemon: Daemon
     oms: OmsClient
 
-    def venue(self, name: str) -> SimVenue:
-        return next(v for v in self.venues if v.name == name)
+    @property
+    def sim(self) -> SimMarket:
+        return self.venues[0].market
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> bool:
@@ -43,23 +46,38 @@ async def wait_until(predicate, timeout: float = 10.0) -> bool:
     return True
 
 
-@pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def running_stack(market: MarketConfig | None = None,
+                        clock: bool = False) -> AsyncIterator[Stack]:
+    """The whole stack on loopback; ``clock`` runs the simulated market's clock (prices,
+    background flow, dark pool arrivals, outages) as `sor-daemon sim` does."""
     config = default_config()
-    market = load_market(DEFAULT_MARKET, config)
+    market = market or load_market(DEFAULT_MARKET, config)
     venues = build_venues(config, market)
     for venue in venues:
         await venue.start()
+    stop = asyncio.Event()
+    ticking = asyncio.ensure_future(run_clock(venues, stop)) if clock else None
     daemon = Daemon(config)
     await daemon.start()
     oms = OmsClient.for_config(config)
     try:
         assert await wait_until(lambda: all(c.up for c in daemon.connectors.values()))
+        lit = [v for v in config.venues if v.kind == "lit"]
         assert await wait_until(lambda: all(
-            len(daemon.engine.market.venue_books(s)) == len(venues) for s in config.symbols))
+            len(daemon.engine.market.venue_books(s)) == len(lit) for s in config.symbols))
         assert await oms.start(), "the OMS client could not log on"
         yield Stack(config, market, venues, daemon, oms)
     finally:
+        stop.set()
+        if ticking is not None:
+            await ticking
         await oms.stop()
         await daemon.stop()
         await asyncio.gather(*(venue.stop() for venue in venues))
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    async with running_stack() as running:
+        yield running

@@ -83,7 +83,7 @@ async def test_cancel_of_a_resting_order(stack: Stack):
     assert (done.cl_ord_id, done.orig_cl_ord_id, done.leaves_qty) == (cancel_id,
                                                                       order.cl_ord_id, 0)
     # The child left the venue's book too.
-    assert stack.venue("ARCX").exchange.depth("AAPL", 10)[0][-1] != (D("189.90"), 100)
+    assert (D("189.90"), 100) not in stack.sim.lit["ARCX"].depth("AAPL", 10)[0]
 
 
 async def test_replace_price_and_quantity(stack: Stack):
@@ -237,5 +237,5 @@ async def test_every_fill_reaches_the_oms_exactly_once(stack: Stack):
         assert order.cum_qty <= order.qty, "overfilled"
         assert sum(q for q, _, _ in order.fills) == order.cum_qty
         oms_filled += order.cum_qty
-    venue_filled = sum(venue.exchange.filled_shares() for venue in stack.venues)
+    venue_filled = sum(stack.sim.filled_shares(venue.name) for venue in stack.config.venues)
     assert oms_filled == venue_filled > 0

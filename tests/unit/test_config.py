@@ -58,7 +58,8 @@ def test_shipped_config_has_no_problems() -> None:
 
 def test_shipped_config_loads_with_its_values() -> None:
     config = load_config(ROOT / "config" / "sor.toml")
-    assert [v.name for v in config.venues] == ["XNAS", "ARCX"]
+    assert [(v.name, v.kind) for v in config.venues] == [
+        ("XNAS", "lit"), ("ARCX", "lit"), ("BATX", "lit"), ("DARKA", "dark"), ("DARKB", "dark")]
     assert set(config.symbols) == {"AAPL", "MSFT", "SPY"}
     assert config.sim is not None
     assert config.sim.market == "sim-market.toml"
@@ -183,11 +184,11 @@ def test_bad_log_level(tmp_path: Path) -> None:
     assert "(got 'loud')" in line
 
 
-def test_venue_kind_must_be_lit(tmp_path: Path) -> None:
+def test_venue_kind_is_lit_or_dark(tmp_path: Path) -> None:
     line = only_problem(tmp_path, edited('name = "ARCX"\nkind = "lit"',
-                                         'name = "ARCX"\nkind = "dark"'))
+                                         'name = "ARCX"\nkind = "grey"'))
     assert line.startswith("venues[1].kind: ")
-    assert "(got 'dark')" in line
+    assert "'lit' or 'dark'" in line and "(got 'grey')" in line
 
 
 def test_wrong_type_reports_the_value(tmp_path: Path) -> None:
@@ -330,10 +331,10 @@ def test_market_unknown_key_in_venue(tmp_path: Path) -> None:
 
 
 def test_market_bad_levels(tmp_path: Path) -> None:
-    market = edited("levels = 5\nlevel_size = 300", "levels = 0\nlevel_size = 300", MARKET_TOML)
+    market = edited("levels = 5\nlevel_size = 300", "levels = -1\nlevel_size = 300", MARKET_TOML)
     line = only_problem(tmp_path, SOR_TOML, market)
     assert line.startswith("sim-market.toml: venues.XNAS.levels: ")
-    assert "(got 0)" in line
+    assert "(got -1)" in line
 
 
 def test_market_missing_a_traded_symbol(tmp_path: Path) -> None:
@@ -382,3 +383,39 @@ def test_load_market_without_config_skips_coverage_check(tmp_path: Path) -> None
         f"m.toml: symbols.{symbol}: missing (the daemon config trades it)"
         for symbol in ("AAPL", "MSFT", "SPY")
     ]
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+SCENARIOS = sorted((ROOT / "config" / "scenarios").glob("*.toml"))
+
+
+def test_the_six_scenarios_ship() -> None:
+    assert {p.stem for p in SCENARIOS} == {
+        "normal", "volatile", "thin", "flash-crash", "venue-outage", "dark-heavy"}
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_scenario_fits_the_default_config(path: Path) -> None:
+    config = load_config(ROOT / "config" / "sor.toml")
+    market = load_market(path, config)
+    assert set(market.symbols) >= set(config.symbols)
+
+
+@pytest.mark.parametrize(("old", "new", "prefix"), [
+    ("limit_rate = 20.0", "limit_rate = -1.0", "normal.toml: venues.XNAS.flow.limit_rate: "),
+    ("volatility_bps = 1.0", 'volatility_bps = "high"',
+     "normal.toml: symbols.AAPL.volatility_bps: "),
+    ("zero_probability = 0.7", "zero_probability = 1.5",
+     "normal.toml: dark.DARKA.zero_probability: "),
+    ("[dark.DARKB]", "[dark.XNAS]", "normal.toml: dark.XNAS: the daemon config has no dark venue"),
+])
+def test_a_scenario_error_names_its_field(tmp_path: Path, old: str, new: str,
+                                          prefix: str) -> None:
+    source = next(p for p in SCENARIOS if p.stem == "normal").read_text()
+    assert source.count(old) == 1
+    (tmp_path / "normal.toml").write_text(source.replace(old, new))
+    config = load_config(ROOT / "config" / "sor.toml")
+    with pytest.raises(ConfigError) as info:
+        load_market(tmp_path / "normal.toml", config)
+    assert any(line.startswith(prefix) for line in info.value.problems), info.value.problems

@@ -1,0 +1,177 @@
+"""A simulated dark pool as a venue: order entry and execution reports around `DarkPool`.
+
+Pure, like `connectors.sim.exchange`: requests and the lit NBBO in, messages and price
+impulses (adverse selection) out. Fills are at the NBBO midpoint, never below MinQty
+(110), never while the NBBO is missing, locked or crossed. No market data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from connectors.sim.dark import DarkFill, DarkPool, DarkResult, Impulse
+from connectors.sim.exchange import MarketDataReject, Outbound
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    LiquidityInd,
+    OrdRejReason,
+    OrdStatus,
+    TimeInForce,
+)
+from sor_daemon.intake import Rejection, VenueRules, validate_new_order
+from sor_daemon.messages import (
+    CancelFields,
+    CancelReject,
+    ExecutionReport,
+    NewOrder,
+    NewOrderFields,
+    StatusFields,
+    refusal_report,
+)
+
+Nbbo = tuple[int, int] | None
+"""(best bid, best ask) in ticks across the lit venues, or None."""
+
+
+@dataclass(slots=True, eq=False)
+class _Order:
+    session: str
+    cl_ord_id: str
+    order_id: str
+    order: NewOrder
+    status: OrdStatus = OrdStatus.NEW
+    cum_qty: int = 0
+    notional: Decimal = Decimal(0)
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.status.is_terminal else self.order.qty - self.cum_qty
+
+
+class DarkVenue:
+    def __init__(self, name: str, pool: DarkPool, ticks: Mapping[str, Decimal],
+                 lot_sizes: Mapping[str, int]) -> None:
+        self.name = name
+        self.pool = pool
+        self._ticks = dict(ticks)
+        self._rules = VenueRules(lot_sizes)
+        self._orders: dict[tuple[str, str], _Order] = {}
+        self._by_pool_id: dict[str, _Order] = {}
+        self._ids = itertools.count(1)
+
+    def filled_shares(self) -> int:
+        return sum(o.cum_qty for o in self._by_pool_id.values())
+
+    def new_order(self, session: str, fields: NewOrderFields, nbbo: Nbbo,
+                  now_ns: int) -> tuple[list[Outbound], list[Impulse]]:
+        if (session, fields.cl_ord_id) in self._orders:
+            return [self._reject(session, fields, Rejection(
+                OrdRejReason.DUPLICATE_ORDER, f"duplicate ClOrdID {fields.cl_ord_id!r}"))], []
+        order = validate_new_order(fields, self._ticks, venue_rules=self._rules)
+        if isinstance(order, Rejection):
+            return [self._reject(session, fields, order)], []
+        if order.tif is TimeInForce.FOK or order.post_only or order.display_qty is not None:
+            return [self._reject(session, fields, Rejection(
+                OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
+                "a dark pool takes Day or IOC midpoint orders (no FOK, post-only, MaxFloor)"))
+            ], []
+        pool_id = self._next("O")
+        tick = self._ticks[order.symbol]
+        limit = None if order.price is None else int(order.price / tick)
+        result = self.pool.submit(pool_id, session, order.symbol, order.side, order.qty,
+                                  order.min_qty or 0, order.tif, limit, nbbo, now_ns)
+        if result.reject is not None:
+            return [self._reject(session, fields, Rejection(OrdRejReason.OTHER,
+                                                            result.reject))], []
+        entry = _Order(session, order.cl_ord_id, pool_id, order)
+        self._orders[(session, entry.cl_ord_id)] = entry
+        self._by_pool_id[pool_id] = entry
+        out = [self._report(entry, ExecType.NEW)]
+        out += self._apply(result)
+        if result.canceled_qty and not entry.status.is_terminal:
+            entry.status = OrdStatus.CANCELED
+            out.append(self._report(entry, ExecType.CANCELED,
+                                    text="IOC remainder canceled: no contra at the midpoint"))
+        return out, list(result.impulses)
+
+    def on_time(self, now_ns: int,
+                nbbos: Mapping[str, Nbbo]) -> tuple[list[Outbound], list[Impulse]]:
+        result = self.pool.on_time(now_ns, nbbos)
+        return self._apply(result), list(result.impulses)
+
+    def cancel(self, session: str, fields: CancelFields) -> list[Outbound]:
+        entry = self._orders.get((session, fields.orig_cl_ord_id))
+        response = CxlRejResponseTo.CANCEL
+        if entry is None:
+            return [Outbound(session, CancelReject(
+                "NONE", fields.cl_ord_id, fields.orig_cl_ord_id, OrdStatus.REJECTED, response,
+                CxlRejReason.UNKNOWN_ORDER, f"unknown order {fields.orig_cl_ord_id!r}"))]
+        if entry.status.is_terminal:
+            return [Outbound(session, CancelReject(
+                entry.order_id, fields.cl_ord_id, fields.orig_cl_ord_id, entry.status, response,
+                CxlRejReason.TOO_LATE_TO_CANCEL, f"order is already {entry.status.name}"))]
+        self.pool.cancel(entry.order_id)
+        self._orders[(session, fields.cl_ord_id)] = entry
+        entry.status = OrdStatus.CANCELED
+        out = [self._report(entry, ExecType.CANCELED, cl_ord_id=fields.cl_ord_id,
+                            orig_cl_ord_id=fields.orig_cl_ord_id)]
+        entry.cl_ord_id = fields.cl_ord_id
+        return out
+
+    def status(self, session: str, fields: StatusFields) -> list[Outbound]:
+        entry = self._orders.get((session, fields.cl_ord_id or ""))
+        if entry is None:
+            return [Outbound(session, refusal_report(
+                self._next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
+                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
+        return [self._report(entry, ExecType.ORDER_STATUS)]
+
+    def subscribe(self, session: str, req_id: str) -> list[Outbound]:
+        return [Outbound(session, MarketDataReject(
+            req_id, f"{self.name} is a dark pool: it publishes no market data"))]
+
+    # ---------------------------------------------------------------- internals
+
+    def _next(self, kind: str) -> str:
+        return f"{self.name}-{kind}{next(self._ids)}"
+
+    def _apply(self, result: DarkResult) -> list[Outbound]:
+        return [out for fill in result.fills for out in self._fill(fill)]
+
+    def _fill(self, fill: DarkFill) -> list[Outbound]:
+        entry = self._by_pool_id.get(fill.order_id)
+        if entry is None:
+            return []
+        price = Decimal(fill.price_half_ticks) * self._ticks[entry.order.symbol] / 2
+        entry.cum_qty += fill.qty
+        entry.notional += price * fill.qty
+        entry.status = OrdStatus.FILLED if fill.leaves == 0 else OrdStatus.PARTIALLY_FILLED
+        return [self._report(entry, ExecType.TRADE, last_qty=fill.qty, last_px=price,
+                             commission=self.pool.fee(fill.qty))]
+
+    def _report(self, entry: _Order, exec_type: ExecType, *, cl_ord_id: str | None = None,
+                orig_cl_ord_id: str | None = None, last_qty: int = 0,
+                last_px: Decimal | None = None, text: str | None = None,
+                commission: Decimal | None = None) -> Outbound:
+        order = entry.order
+        return Outbound(entry.session, ExecutionReport(
+            order_id=entry.order_id, cl_ord_id=cl_ord_id or entry.cl_ord_id,
+            exec_id=self._next("E"), exec_type=exec_type, ord_status=entry.status,
+            symbol=order.symbol, side=order.side, order_qty=order.qty,
+            leaves_qty=entry.leaves_qty, cum_qty=entry.cum_qty,
+            avg_px=entry.notional / entry.cum_qty if entry.cum_qty else Decimal(0),
+            ord_type=order.ord_type, price=order.price, tif=order.tif,
+            orig_cl_ord_id=orig_cl_ord_id, last_qty=last_qty, last_px=last_px,
+            last_mkt=self.name if last_qty else None, text=text, commission=commission,
+            liquidity=LiquidityInd.REMOVED if last_qty else None,
+        ))
+
+    def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
+        return Outbound(session, refusal_report(
+            self._next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
+            symbol=fields.symbol, side=fields.side))

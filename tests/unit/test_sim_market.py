@@ -1,0 +1,194 @@
+"""The simulated market driven in-process with a simulated clock (no FIX)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from connectors.sim.exchange import Increment, Snapshot
+from connectors.sim.market import SimMarket
+from sor_daemon.config import load_config, load_market
+from sor_daemon.domain import ExecType, LiquidityInd, OrdRejReason, OrdStatus
+from sor_daemon.market import Level, VenueBook, apply_changes
+from sor_daemon.messages import CancelFields, ExecutionReport, NewOrderFields, StatusFields
+from tests.conftest import DEFAULT_CONFIG, ROOT
+
+SCENARIOS = ROOT / "config" / "scenarios"
+MS = 1_000_000
+S = "FIX.4.4:XNAS->SOR"
+
+
+def make_market(scenario: str | None = None, **overrides) -> SimMarket:
+    config = load_config(DEFAULT_CONFIG)
+    path = SCENARIOS / f"{scenario}.toml" if scenario else ROOT / "config" / "sim-market.toml"
+    market = load_market(path, config)
+    if overrides:
+        market = market.model_copy(update=overrides)
+    return SimMarket(market, [(v.name, v.kind) for v in config.venues],
+                     {s: c.tick_size for s, c in config.symbols.items()}, start_ns=0)
+
+
+def order(cl: str, side: str, qty: int, price: str | None, tif: str = "3", symbol="AAPL",
+          **extra) -> NewOrderFields:
+    return NewOrderFields(cl, symbol, side, str(qty), "2" if price else "1", price, tif,
+                          **extra)
+
+
+def reports(out) -> list[ExecutionReport]:
+    return [o.message for o in out if isinstance(o.message, ExecutionReport)]
+
+
+def run_session(seed: int) -> list[tuple]:
+    """A minute of the normal scenario with the same client orders every time."""
+    sim = make_market("normal", seed=seed)
+    fills = []
+    for step in range(1, 6001):
+        now = step * 10 * MS
+        out = [o for _, o in sim.step(now)]
+        if step % 50 == 0:
+            side = "1" if step % 100 == 0 else "2"
+            venue = "XNAS" if step % 150 else "ARCX"
+            out += sim.new_order(venue, S, order(f"C{step}", side, 300, None))
+        if step % 200 == 0:
+            out += sim.new_order("DARKA", S, order(f"D{step}", "1", 500, None, min_qty="100"))
+        fills += [(r.cl_ord_id, r.last_qty, r.last_px, r.last_mkt) for r in reports(out)
+                  if r.exec_type is ExecType.TRADE]
+    return fills
+
+
+def test_same_seed_and_orders_give_the_same_fills():
+    first, second = run_session(11), run_session(11)
+    assert first == second
+    assert len(first) > 50
+    assert run_session(12) != first
+
+
+def test_prices_move_in_a_living_market_and_not_in_the_static_one():
+    living, static = make_market("volatile"), make_market()
+    start = living.model.fundamental("AAPL")
+    for step in range(1, 3001):
+        living.step(step * 10 * MS)
+        static.step(step * 10 * MS)
+    assert living.model.fundamental("AAPL") != start
+    assert static.model.fundamental("AAPL") == Decimal("190.00")
+    bid, ask = living.nbbo("AAPL")
+    assert bid < ask, "the consolidated book must never be crossed"
+
+
+@pytest.mark.parametrize("scenario", ["normal", "volatile", "thin", "flash-crash"])
+def test_subscriber_rebuilds_the_book_from_snapshot_and_increments(scenario: str):
+    sim = make_market(scenario)
+    venue = sim.lit["XNAS"]
+    books: dict[str, VenueBook] = {}
+    for item in venue.subscribe(S, "MD1", 5, ("AAPL", "MSFT")):
+        snap = item.message
+        assert isinstance(snap, Snapshot)
+        books[snap.symbol] = VenueBook(
+            "XNAS", snap.symbol, tuple(Level(p, q) for p, q in snap.bids),
+            tuple(Level(p, q) for p, q in snap.asks), 0)
+    increments = 0
+    for step in range(1, 3001):
+        now = step * 10 * MS
+        out = [o for name, o in sim.step(now) if name == "XNAS"]
+        if step % 70 == 0:
+            out += sim.new_order("XNAS", S, order(f"C{step}", "1" if step % 140 else "2", 500,
+                                                  None))
+        for item in out:
+            if isinstance(item.message, Increment) and item.session == S:
+                increments += 1
+                inc = item.message
+                books[inc.symbol] = apply_changes(books[inc.symbol], inc.changes, now)
+    assert increments > 100
+    for symbol, book in books.items():
+        bids, asks = venue.depth(symbol, 5)
+        assert [(lv.price, lv.size) for lv in book.bids] == bids
+        assert [(lv.price, lv.size) for lv in book.asks] == asks
+
+
+def test_fills_carry_fees_and_liquidity_flags():
+    sim = make_market()
+    rest = reports(sim.new_order("XNAS", S, order("M1", "1", 100, "189.98", tif="0")))
+    assert rest[0].exec_type is ExecType.NEW
+    take = reports(sim.new_order("XNAS", "FIX.4.4:XNAS->OTHER",
+                                 order("T1", "2", 1000, "189.97", tif="3")))
+    [ours] = reports(sim.status("XNAS", S, StatusFields("M1")))
+    assert ours.cum_qty == 100
+    trades = [r for r in take if r.exec_type is ExecType.TRADE]
+    taker = [r for r in trades if r.cl_ord_id == "T1"]
+    maker = [r for r in trades if r.cl_ord_id == "M1"]
+    assert taker and all(r.liquidity is LiquidityInd.REMOVED for r in taker)
+    assert all(r.commission is not None and r.commission > 0 for r in taker)  # taker pays
+    # XNAS is maker-taker: the resting order that was hit earns a rebate.
+    [fill] = maker
+    assert fill.liquidity is LiquidityInd.ADDED and fill.commission < 0
+
+
+@pytest.mark.parametrize(("fields", "text"), [
+    (order("B1", "1", 100, "190.015"), "not a multiple of the tick"),
+    (order("B2", "1", 150, "190.01", symbol="MSFT"), "lot size"),
+    (order("B3", "1", 100, "190.01", symbol="ZZZZ"), "unknown symbol"),
+    (order("B4", "1", 100, "190.05", tif="0", exec_inst="6"), "post-only"),
+])
+def test_venue_rejects_bad_orders_with_text(fields: NewOrderFields, text: str):
+    sim = make_market("normal")
+    sim.lit["XNAS"]._rules.lot_sizes["MSFT"] = 100  # type: ignore[index]
+    [report] = reports(sim.new_order("XNAS", S, fields))
+    assert report.exec_type is ExecType.REJECTED
+    assert text in (report.text or "")
+
+
+def test_fok_fills_completely_or_not_at_all():
+    sim = make_market()
+    nothing = reports(sim.new_order("XNAS", S, order("F1", "1", 5000, "190.01", tif="4")))
+    assert [r.exec_type for r in nothing] == [ExecType.NEW, ExecType.CANCELED]
+    full = reports(sim.new_order("XNAS", S, order("F2", "1", 300, "190.01", tif="4")))
+    assert full[-1].ord_status is OrdStatus.FILLED
+
+
+def test_cancel_of_unknown_order_is_refused():
+    sim = make_market()
+    [out] = sim.cancel("XNAS", S, CancelFields("X1", "NOPE", "AAPL", "1"))
+    assert "unknown order" in out.message.text
+
+
+def test_dark_pool_fills_only_at_the_midpoint_and_never_below_min_qty():
+    sim = make_market(dark={"DARKA": load_market(
+        SCENARIOS / "dark-heavy.toml", load_config(DEFAULT_CONFIG)).dark["DARKA"]})
+    bid, ask = sim.nbbo("AAPL")
+    mid = (Decimal(bid) + Decimal(ask)) * Decimal("0.01") / 2
+    fills = []
+    for i in range(200):
+        out = sim.new_order("DARKA", S, order(f"D{i}", "1" if i % 2 else "2", 1000, None,
+                                              min_qty="300"))
+        fills += [r for r in reports(out) if r.exec_type is ExecType.TRADE]
+    assert fills, "a dark-heavy pool must fill some pings"
+    assert all(r.last_px == mid for r in fills)
+    assert all(r.last_qty >= 300 for r in fills)
+
+
+def test_dark_pool_refuses_min_qty_above_order_qty():
+    sim = make_market()
+    [report] = reports(sim.new_order("DARKA", S, order("D1", "1", 100, None, min_qty="500")))
+    assert report.ord_rej_reason is OrdRejReason.INCORRECT_QUANTITY
+
+
+def test_outage_windows():
+    sim = make_market("venue-outage")
+    assert not sim.is_down("XNAS", 29 * 1_000_000_000)
+    assert sim.is_down("XNAS", 31 * 1_000_000_000)
+    assert not sim.is_down("XNAS", 61 * 1_000_000_000)
+    assert not sim.is_down("ARCX", 31 * 1_000_000_000)
+
+
+def test_flash_crash_falls_and_recovers():
+    sim = make_market("flash-crash")
+    before = sim.model.fundamental("SPY")
+    sim.step(50 * 1_000_000_000)
+    crashed = sim.model.fundamental("SPY")
+    sim.step(120 * 1_000_000_000)
+    recovered = sim.model.fundamental("SPY")
+    assert crashed < before * Decimal("0.95")
+    assert abs(recovered - before) < before * Decimal("0.01")
+    bid, ask = sim.nbbo("SPY")
+    assert bid < ask
