@@ -146,3 +146,20 @@ async def test_venue_outage_drops_the_session_and_the_daemon_reconnects():
         assert order.cum_qty == 100
         assert "XNAS" not in {venue for _, _, venue in order.fills}
         assert await wait_until(lambda: xnas.up, 10), "XNAS never came back"
+
+
+async def test_acknowledgement_latency_delays_venue_replies_in_order():
+    config = default_config()
+    base = load_market(ROOT / "config" / "sim-market.toml", config)
+    slow = base.venues["XNAS"].model_copy(update={"ack_latency_ms": 150.0})
+    market = base.model_copy(update={"venues": {**base.venues, "XNAS": slow}})
+    async with running_stack(market) as stack:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        order = stack.oms.new_order("AAPL", Side.BUY, 100, OrdType.LIMIT, Decimal("190.05"),
+                                    TimeInForce.IOC, ex_destination="XNAS")
+        assert await stack.oms.wait_for(lambda: order.status.name != "PENDING_NEW", 5)
+        # The daemon acknowledges only once the venue has: never before XNAS's delay.
+        assert loop.time() - sent >= 0.15
+        assert await stack.oms.wait_for(lambda: order.is_terminal, 5)
+        assert [r.exec_type for r in order.reports] == [ExecType.NEW, ExecType.TRADE]
