@@ -92,6 +92,15 @@ class VenueConfig(Strict):
     heartbeat_seconds: Seconds = 30
     reconnect_seconds: Seconds = 1
     market_depth: Annotated[int, Field(strict=True, ge=1, le=50)] = 5
+    taker_fee: Annotated[Decimal, Field(ge=-1, le=1)] = Decimal("0")
+    """Per share paid for taking liquidity here (negative: a rebate); routing costs."""
+    maker_rebate: Annotated[Decimal, Field(ge=-1, le=1)] = Decimal("0")
+    """Per share earned for adding liquidity here (negative: a fee)."""
+    expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    """Breaks price ties: the quicker venue first."""
+    max_quote_age_ms: Annotated[int, Field(strict=True, ge=0)] = 0
+    """A book not updated for this long is stale and not routed to; 0: never stale (for
+    feeds that publish only on change, as the simulator's do)."""
 
 
 class SimConfig(Strict):

@@ -40,6 +40,7 @@ from sor_daemon.metrics import (
     SESSION_UP,
     UNDELIVERED,
 )
+from sor_daemon.routing.strategy import VenueState
 
 
 def id_prefix(now_ns: int) -> str:
@@ -58,7 +59,9 @@ class Daemon:
         self.log = structlog.get_logger("sor")
         self.engine = Engine(
             ticks={s: c.tick_size for s, c in config.symbols.items()},
-            venues={v.name: v.kind for v in config.venues},
+            venues=[VenueState(v.name, v.kind, False, v.taker_fee, v.maker_rebate,
+                               v.expected_latency_ms, v.max_quote_age_ms * 1_000_000)
+                    for v in config.venues],
             default_strategy=config.routing.default_strategy,
             ids=IdSource(id_prefix(time.time_ns())),
             send_pending_new=config.oms.send_pending_new,

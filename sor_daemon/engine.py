@@ -8,8 +8,8 @@ here touches a socket, a clock or quickfix, so the same engine runs live and in 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sor_daemon.domain import (
@@ -85,14 +85,17 @@ class Engine:
     def __init__(
         self,
         ticks: Mapping[str, Decimal],
-        venues: Mapping[str, str],
+        venues: Mapping[str, str] | Sequence[VenueState],
         default_strategy: str,
         ids: IdSource,
         send_pending_new: bool = False,
     ) -> None:
+        """``venues``: their state (fees, latency, staleness), or just name -> kind."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
-        self._venues = {name: VenueState(name, kind, False) for name, kind in venues.items()}
+        states = (venues if not isinstance(venues, Mapping)
+                  else [VenueState(name, kind, False) for name, kind in venues.items()])
+        self._venues = {v.name: replace(v, up=False) for v in states}
         self._default_strategy = default_strategy
         self._strategy_codes = {code: s.name for code, s in STRATEGIES_BY_CODE.items()}
         self._ids = ids
@@ -204,7 +207,7 @@ class Engine:
         state = self._venues.get(venue)
         if state is None:
             return [Anomaly("unknown_venue", f"session event for unknown venue {venue!r}")]
-        self._venues[venue] = VenueState(venue, state.kind, up)
+        self._venues[venue] = replace(state, up=up)
         if not up:
             self.market.drop_venue(venue)
         return []

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import ClassVar, Protocol
 
 from sor_daemon.domain import OrdType, Side, TimeInForce
-from sor_daemon.market import ConsolidatedBook
+from sor_daemon.market import ConsolidatedBook, VenueBook, within_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,29 @@ class VenueState:
     name: str
     kind: str
     up: bool
+    taker_fee: Decimal = Decimal(0)
+    maker_rebate: Decimal = Decimal(0)
+    expected_latency_ms: float = 0.0
+    max_quote_age_ns: int = 0
+
+
+def routable_books(request: RouteRequest, market: ConsolidatedBook,
+                   venues: Mapping[str, VenueState], now_ns: int) -> dict[str, VenueBook]:
+    """The lit venues a strategy may use for this request: up, not exhausted, within the
+    pin, with a book that is not stale."""
+    books = market.venue_books(request.symbol)
+    usable = {}
+    for venue in venues.values():
+        if (not venue.up or venue.kind != "lit" or venue.name in request.exhausted
+                or (request.pinned_venue is not None and venue.name != request.pinned_venue)):
+            continue
+        book = books.get(venue.name)
+        if book is None:
+            continue
+        if venue.max_quote_age_ns and now_ns - book.updated_ns > venue.max_quote_age_ns:
+            continue
+        usable[venue.name] = book
+    return usable
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +83,37 @@ class Strategy(Protocol):
         venues: Mapping[str, VenueState],
         now_ns: int,
     ) -> list[ChildPlan]: ...
+
+
+def price_key(side: Side, price: Decimal) -> Decimal:
+    """Sorts prices best first for an order on ``side`` taking liquidity."""
+    return price if side is Side.BUY else -price
+
+
+def touch(request: RouteRequest, books: Mapping[str, VenueBook]) -> Decimal | None:
+    """The best displayed price on the side the request takes from, within its limit."""
+    prices = [book.levels(request.side)[0].price for book in books.values()
+              if book.levels(request.side)
+              and within_limit(request.side, book.levels(request.side)[0].price, request.limit)]
+    return min(prices, key=lambda p: price_key(request.side, p)) if prices else None
+
+
+def post_residual(request: RouteRequest, books: Mapping[str, VenueBook],
+                  venues: Mapping[str, VenueState]) -> list[ChildPlan]:
+    """Nothing marketable is left: a Day limit rests where its own side is quoted best (it
+    joins the best bid/offer); IOC and market orders stop here."""
+    if request.ord_type is OrdType.MARKET or request.tif is not TimeInForce.DAY:
+        return []
+    quoted = [(price_key(request.side.opposite, book.own_levels(request.side)[0].price),
+               -book.own_levels(request.side)[0].size, name)
+              for name, book in books.items() if book.own_levels(request.side)]
+    if quoted:
+        venue = min(quoted)[2]
+    else:
+        candidates = sorted(name for name, v in venues.items() if v.up and v.kind == "lit"
+                            and name not in request.exhausted
+                            and request.pinned_venue in (None, name))
+        if not candidates:
+            return []
+        venue = candidates[0]
+    return [ChildPlan(venue, request.qty, OrdType.LIMIT, request.limit, TimeInForce.DAY)]

@@ -1,0 +1,41 @@
+"""Each routing strategy selected with TargetStrategy (847), through FIX, against the
+simulated market (AAPL offers: XNAS 190.01 x300 / 190.02 x500, ARCX 190.02 x500 /
+190.03 x600, BATX 190.02 x1000)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.routing.registry import STRATEGIES
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+async def test_strategy_fills_within_the_limit(stack: Stack, name: str):
+    code = STRATEGIES[name].code
+    order = stack.oms.new_order("AAPL", Side.BUY, 1500, OrdType.LIMIT, Decimal("190.03"),
+                                TimeInForce.IOC, target_strategy=code)
+    assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
+    assert order.status in (OrdStatus.FILLED, OrdStatus.CANCELED)
+    assert 0 < order.cum_qty <= 1500
+    assert all(px <= Decimal("190.03") for _, px, _ in order.fills)
+    assert sum(q for q, _, _ in order.fills) == order.cum_qty
+    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    assert parent is not None and parent.strategy == name
+
+
+async def test_sweep_sends_simultaneous_children_across_venues(stack: Stack):
+    order = stack.oms.new_order("AAPL", Side.BUY, 1500, OrdType.LIMIT, Decimal("190.02"),
+                                TimeInForce.IOC, target_strategy=STRATEGIES["sweep"].code)
+    assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
+    assert order.status is OrdStatus.FILLED
+    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    first_wave = {c.venue for c in parent.children.values() if c.sent_ns == parent.created_ns}
+    assert len(first_wave) >= 2, "one decision, several venues"
+    prices = sorted(px for _, px, _ in order.fills)
+    assert prices[0] == Decimal("190.01") and prices[-1] == Decimal("190.02")

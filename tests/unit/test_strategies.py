@@ -1,0 +1,170 @@
+"""Routing strategies on crafted books (allocations written out by hand), and their
+invariants on random books (hypothesis)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sor_daemon.domain import OrdType, Side, TimeInForce
+from sor_daemon.market import ConsolidatedBook, Level, VenueBook, within_limit
+from sor_daemon.routing.registry import STRATEGIES
+from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState, price_key
+
+D = Decimal
+IOC, DAY = TimeInForce.IOC, TimeInForce.DAY
+
+
+def book(venue: str, bids: list[tuple[str, int]], asks: list[tuple[str, int]],
+         updated_ns: int = 0) -> VenueBook:
+    return VenueBook(venue, "AAPL", tuple(Level(D(p), q) for p, q in bids),
+                     tuple(Level(D(p), q) for p, q in asks), updated_ns)
+
+
+def market(*books: VenueBook) -> ConsolidatedBook:
+    consolidated = ConsolidatedBook()
+    for b in books:
+        consolidated.update(b)
+    return consolidated
+
+
+VENUES = {
+    "XNAS": VenueState("XNAS", "lit", True, taker_fee=D("0.0030"), expected_latency_ms=0.2),
+    "ARCX": VenueState("ARCX", "lit", True, taker_fee=D("-0.0005"), expected_latency_ms=0.3),
+    "BATX": VenueState("BATX", "lit", True, taker_fee=D("0.0005"), expected_latency_ms=1.0),
+    "DARKA": VenueState("DARKA", "dark", True),
+}
+# Offers: XNAS 190.01 x300, 190.02 x500; ARCX 190.02 x500, 190.03 x500; BATX 190.03 x1000
+CRAFTED = market(
+    book("XNAS", [("189.99", 300)], [("190.01", 300), ("190.02", 500)]),
+    book("ARCX", [("190.00", 500)], [("190.02", 500), ("190.03", 500)]),
+    book("BATX", [("189.98", 1000)], [("190.03", 1000)]),
+)
+
+
+def request(qty: int, limit: str | None = "190.05", side: Side = Side.BUY, tif=IOC,
+            exhausted: frozenset[str] = frozenset(), pinned: str | None = None) -> RouteRequest:
+    return RouteRequest("AAPL", side, OrdType.LIMIT if limit else OrdType.MARKET,
+                        D(limit) if limit else None, tif, qty, pinned, exhausted)
+
+
+def plan(name: str, req: RouteRequest, books: ConsolidatedBook = CRAFTED,
+         venues=VENUES, now_ns: int = 0) -> list[tuple[str, int, Decimal | None, TimeInForce]]:
+    children = STRATEGIES[name].plan(req, books, venues, now_ns)
+    return sorted((c.venue, c.qty, c.price, c.tif) for c in children)
+
+
+def test_sweep_takes_the_best_prices_first_across_venues():
+    # 1500 within 190.03: XNAS 300@.01; at .02 ARCX first (lower fee) 500 then XNAS 500;
+    # 200 more at .03: ARCX first (lower fee) -> ARCX up to .03 for 700, XNAS to .02 for 800.
+    assert plan("sweep", request(1500)) == [
+        ("ARCX", 700, D("190.03"), IOC),
+        ("XNAS", 800, D("190.02"), IOC),
+    ]
+
+
+def test_sweep_stops_at_the_limit_and_posts_a_day_residual_elsewhere():
+    assert plan("sweep", request(400, limit="190.01")) == [("XNAS", 300, D("190.01"), IOC)]
+    # Nothing marketable at 189.95: a Day order joins the best bid (ARCX 190.00).
+    assert plan("sweep", request(400, limit="189.95", tif=DAY)) == [
+        ("ARCX", 400, D("189.95"), DAY)]
+    assert plan("sweep", request(400, limit="189.95")) == []
+
+
+def test_sweep_respects_exhausted_and_pinned_venues():
+    assert plan("sweep", request(300, exhausted=frozenset({"XNAS"}))) == [
+        ("ARCX", 300, D("190.02"), IOC)]
+    assert plan("sweep", request(600, pinned="BATX")) == [("BATX", 600, D("190.03"), IOC)]
+
+
+def test_liquidity_weighted_splits_the_touch_by_size():
+    # Touch 190.02 once XNAS is exhausted: ARCX 500 only. With all venues: XNAS alone
+    # at 190.01.
+    assert plan("liquidity-weighted", request(1000)) == [("XNAS", 300, D("190.01"), IOC)]
+    tied = market(book("XNAS", [], [("190.02", 300)]), book("ARCX", [], [("190.02", 600)]),
+                  book("BATX", [], [("190.03", 1000)]))
+    assert plan("liquidity-weighted", request(600), tied) == [
+        ("ARCX", 400, D("190.02"), IOC), ("XNAS", 200, D("190.02"), IOC)]
+
+
+def test_round_robin_splits_evenly_at_the_best_price():
+    # The naive baseline: every venue gets a third at the best price anywhere (the odd
+    # share to the first name); ARCX and BATX do not quote 190.01 and will miss.
+    assert plan("round-robin", request(1000)) == [
+        ("ARCX", 334, D("190.01"), IOC), ("BATX", 333, D("190.01"), IOC),
+        ("XNAS", 333, D("190.01"), IOC)]
+
+
+def test_stale_books_are_not_routed_to():
+    stale = {**VENUES, "XNAS": VenueState("XNAS", "lit", True, max_quote_age_ns=1_000)}
+    assert plan("sweep", request(300), venues=stale, now_ns=5_000) == [
+        ("ARCX", 300, D("190.02"), IOC)]
+    assert plan("sweep", request(300), venues=stale, now_ns=500) == [
+        ("XNAS", 300, D("190.01"), IOC)]
+
+
+# ---------------------------------------------------------------- invariants
+
+PRICES = [D("190.00") + D("0.01") * i for i in range(-5, 6)]
+
+
+@st.composite
+def random_book(draw, venue: str) -> VenueBook:
+    mid = draw(st.integers(3, 7))
+    bid_prices = sorted(draw(st.sets(st.integers(0, mid - 1), max_size=4)), reverse=True)
+    ask_prices = sorted(draw(st.sets(st.integers(mid, 10), max_size=4)))
+    size = st.integers(1, 2000)
+    return book(venue, [(str(PRICES[i]), draw(size)) for i in bid_prices],
+                [(str(PRICES[i]), draw(size)) for i in ask_prices])
+
+
+@st.composite
+def scenario(draw):
+    books = [draw(random_book(v)) for v in ("XNAS", "ARCX", "BATX")]
+    side = draw(st.sampled_from(list(Side)))
+    limit = draw(st.one_of(st.none(), st.sampled_from([str(p) for p in PRICES])))
+    req = request(draw(st.integers(1, 6000)), limit, side,
+                  draw(st.sampled_from([IOC, DAY])) if limit else IOC,
+                  frozenset(draw(st.sets(st.sampled_from(["XNAS", "ARCX", "BATX"]),
+                                         max_size=2))))
+    return market(*books), req
+
+
+def trade_throughs(children: list[ChildPlan], req: RouteRequest,
+                   books: ConsolidatedBook) -> list[str]:
+    """Levels displayed at a better price than some child's limit that the plan leaves
+    (partly) untaken: taking at the worse price would trade through them."""
+    problems = []
+    by_venue = {c.venue: c for c in children if c.tif is not DAY}
+    for child in by_venue.values():
+        for venue, vbook in books.venue_books(req.symbol).items():
+            if venue in req.exhausted:
+                continue
+            better = [lv for lv in vbook.levels(req.side)
+                      if price_key(req.side, lv.price) < price_key(req.side, child.price)]
+            if not better:
+                continue
+            mine = by_venue.get(venue)
+            covered = mine is not None and mine.qty >= sum(lv.size for lv in better)
+            if not covered:
+                problems.append(f"{child.venue} at {child.price} trades through {venue}")
+    return problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario())
+def test_every_strategy_keeps_the_invariants(case):
+    books, req = case
+    for name, strategy in STRATEGIES.items():
+        children = strategy.plan(req, books, VENUES, 0)
+        assert sum(c.qty for c in children) <= req.qty, name
+        assert all(c.qty > 0 for c in children), name
+        for child in children:
+            assert VENUES[child.venue].kind == "lit" and child.venue not in req.exhausted, name
+            if child.price is not None and req.limit is not None:
+                assert within_limit(req.side, child.price, req.limit), name
+            if child.tif is DAY:
+                assert req.tif is DAY and child.price == req.limit, name
+        assert not trade_throughs(children, req, books), (name, children)
