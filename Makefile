@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench-book clean
+.PHONY: demo run test lint check-config bench-book bench-decision clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(STAMP)
 
 bench-book: $(STAMP)
 	$(BIN)/python -m benchmarks.book
+
+bench-decision: $(STAMP)
+	$(BIN)/python -m benchmarks.decision
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
