@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 from connectors.sim.dark import DarkFill, DarkPool, DarkResult, Impulse
-from connectors.sim.exchange import MarketDataReject, Outbound
+from connectors.sim.exchange import (
+    ClientOrder,
+    MarketDataReject,
+    Outbound,
+    refuse_amend,
+    reject_new,
+)
 from sor_daemon.domain import (
-    CxlRejReason,
     CxlRejResponseTo,
     ExecType,
     LiquidityInd,
@@ -26,9 +30,7 @@ from sor_daemon.domain import (
 from sor_daemon.intake import Rejection, VenueRules, validate_new_order
 from sor_daemon.messages import (
     CancelFields,
-    CancelReject,
     ExecutionReport,
-    NewOrder,
     NewOrderFields,
     StatusFields,
     refusal_report,
@@ -38,21 +40,6 @@ Nbbo = tuple[int, int] | None
 """(best bid, best ask) in ticks across the lit venues, or None."""
 
 
-@dataclass(slots=True, eq=False)
-class _Order:
-    session: str
-    cl_ord_id: str
-    order_id: str
-    order: NewOrder
-    status: OrdStatus = OrdStatus.NEW
-    cum_qty: int = 0
-    notional: Decimal = Decimal(0)
-
-    @property
-    def leaves_qty(self) -> int:
-        return 0 if self.status.is_terminal else self.order.qty - self.cum_qty
-
-
 class DarkVenue:
     def __init__(self, name: str, pool: DarkPool, ticks: Mapping[str, Decimal],
                  lot_sizes: Mapping[str, int]) -> None:
@@ -60,8 +47,8 @@ class DarkVenue:
         self.pool = pool
         self._ticks = dict(ticks)
         self._rules = VenueRules(lot_sizes)
-        self._orders: dict[tuple[str, str], _Order] = {}
-        self._by_pool_id: dict[str, _Order] = {}
+        self._orders: dict[tuple[str, str], ClientOrder] = {}
+        self._by_pool_id: dict[str, ClientOrder] = {}
         self._ids = itertools.count(1)
 
     def filled_shares(self) -> int:
@@ -88,7 +75,7 @@ class DarkVenue:
         if result.reject is not None:
             return [self._reject(session, fields, Rejection(OrdRejReason.OTHER,
                                                             result.reject))], []
-        entry = _Order(session, order.cl_ord_id, pool_id, order)
+        entry = ClientOrder(session, order.cl_ord_id, pool_id, order, order.qty, order.price)
         self._orders[(session, entry.cl_ord_id)] = entry
         self._by_pool_id[pool_id] = entry
         out = [self._report(entry, ExecType.NEW)]
@@ -106,15 +93,11 @@ class DarkVenue:
 
     def cancel(self, session: str, fields: CancelFields) -> list[Outbound]:
         entry = self._orders.get((session, fields.orig_cl_ord_id))
-        response = CxlRejResponseTo.CANCEL
-        if entry is None:
-            return [Outbound(session, CancelReject(
-                "NONE", fields.cl_ord_id, fields.orig_cl_ord_id, OrdStatus.REJECTED, response,
-                CxlRejReason.UNKNOWN_ORDER, f"unknown order {fields.orig_cl_ord_id!r}"))]
-        if entry.status.is_terminal:
-            return [Outbound(session, CancelReject(
-                entry.order_id, fields.cl_ord_id, fields.orig_cl_ord_id, entry.status, response,
-                CxlRejReason.TOO_LATE_TO_CANCEL, f"order is already {entry.status.name}"))]
+        refusal = refuse_amend(session, entry, fields.cl_ord_id, fields.orig_cl_ord_id,
+                               CxlRejResponseTo.CANCEL, (session, fields.cl_ord_id) in self._orders)
+        if refusal is not None:
+            return [refusal]
+        assert entry is not None
         self.pool.cancel(entry.order_id)
         self._orders[(session, fields.cl_ord_id)] = entry
         entry.status = OrdStatus.CANCELED
@@ -154,7 +137,7 @@ class DarkVenue:
         return [self._report(entry, ExecType.TRADE, last_qty=fill.qty, last_px=price,
                              commission=self.pool.fee(fill.qty))]
 
-    def _report(self, entry: _Order, exec_type: ExecType, *, cl_ord_id: str | None = None,
+    def _report(self, entry: ClientOrder, exec_type: ExecType, *, cl_ord_id: str | None = None,
                 orig_cl_ord_id: str | None = None, last_qty: int = 0,
                 last_px: Decimal | None = None, text: str | None = None,
                 commission: Decimal | None = None) -> Outbound:
@@ -172,6 +155,4 @@ class DarkVenue:
         ))
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
-        return Outbound(session, refusal_report(
-            self._next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
-            symbol=fields.symbol, side=fields.side))
+        return reject_new(session, self._next("E"), fields, rejection)

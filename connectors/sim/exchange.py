@@ -98,6 +98,34 @@ class ClientOrder:
         return 0 if self.status.is_terminal else self.qty - self.cum_qty
 
 
+def refuse_amend(session: str, client: ClientOrder | None, cl_ord_id: str,
+                 orig_cl_ord_id: str, response_to: CxlRejResponseTo,
+                 known: bool = False) -> Outbound | None:
+    """The venue's OrderCancelReject for a cancel/replace it cannot do, or None.
+
+    ``known``: ``cl_ord_id`` is already in use in the session (a duplicate)."""
+    if client is None:
+        return Outbound(session, CancelReject(
+            "NONE", cl_ord_id, orig_cl_ord_id, OrdStatus.REJECTED, response_to,
+            CxlRejReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id!r}"))
+    if client.status.is_terminal:
+        return Outbound(session, CancelReject(
+            client.order_id, cl_ord_id, orig_cl_ord_id, client.status, response_to,
+            CxlRejReason.TOO_LATE_TO_CANCEL, f"order is already {client.status.name}"))
+    if known:
+        return Outbound(session, CancelReject(
+            client.order_id, cl_ord_id, orig_cl_ord_id, client.status, response_to,
+            CxlRejReason.DUPLICATE_CLORDID, f"duplicate ClOrdID {cl_ord_id!r}"))
+    return None
+
+
+def reject_new(session: str, exec_id: str, fields: NewOrderFields,
+               rejection: Rejection) -> Outbound:
+    return Outbound(session, refusal_report(exec_id, fields.cl_ord_id, rejection.reason,
+                                            rejection.text, symbol=fields.symbol,
+                                            side=fields.side))
+
+
 @dataclass(slots=True)
 class _Subscription:
     session: str
@@ -194,8 +222,8 @@ class SimExchange:
 
     def cancel(self, session: str, fields: CancelFields) -> list[Outbound]:
         client = self._orders.get((session, fields.orig_cl_ord_id))
-        refusal = self._refuse_amend(session, client, fields.cl_ord_id, fields.orig_cl_ord_id,
-                                     CxlRejResponseTo.CANCEL)
+        refusal = refuse_amend(session, client, fields.cl_ord_id, fields.orig_cl_ord_id,
+                               CxlRejResponseTo.CANCEL, (session, fields.cl_ord_id) in self._orders)
         if refusal is not None:
             return [refusal]
         assert client is not None
@@ -209,8 +237,9 @@ class SimExchange:
 
     def replace(self, session: str, fields: ReplaceFields) -> list[Outbound]:
         client = self._orders.get((session, fields.orig_cl_ord_id))
-        refusal = self._refuse_amend(session, client, fields.cl_ord_id, fields.orig_cl_ord_id,
-                                     CxlRejResponseTo.REPLACE)
+        duplicate = (session, fields.cl_ord_id) in self._orders
+        refusal = refuse_amend(session, client, fields.cl_ord_id, fields.orig_cl_ord_id,
+                               CxlRejResponseTo.REPLACE, duplicate)
         if refusal is not None:
             return [refusal]
         assert client is not None
@@ -424,22 +453,6 @@ class SimExchange:
                 out.append(Outbound(sub.session, Increment(sub.req_id, symbol, changes, trades)))
         return out
 
-    def _refuse_amend(self, session: str, client: ClientOrder | None, cl_ord_id: str,
-                      orig_cl_ord_id: str, response_to: CxlRejResponseTo) -> Outbound | None:
-        if client is None:
-            return Outbound(session, CancelReject(
-                "NONE", cl_ord_id, orig_cl_ord_id, OrdStatus.REJECTED, response_to,
-                CxlRejReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id!r}"))
-        if client.status.is_terminal:
-            return Outbound(session, CancelReject(
-                client.order_id, cl_ord_id, orig_cl_ord_id, client.status, response_to,
-                CxlRejReason.TOO_LATE_TO_CANCEL, f"order is already {client.status.name}"))
-        if (session, cl_ord_id) in self._orders:
-            return Outbound(session, CancelReject(
-                client.order_id, cl_ord_id, orig_cl_ord_id, client.status, response_to,
-                CxlRejReason.DUPLICATE_CLORDID, f"duplicate ClOrdID {cl_ord_id!r}"))
-        return None
-
     def _report(self, client: ClientOrder, exec_type: ExecType, *, cl_ord_id: str | None = None,
                 orig_cl_ord_id: str | None = None, last_qty: int = 0,
                 last_px: Decimal | None = None, text: str | None = None,
@@ -471,6 +484,4 @@ class SimExchange:
         ))
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
-        return Outbound(session, refusal_report(
-            self._next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
-            symbol=fields.symbol, side=fields.side))
+        return reject_new(session, self._next("E"), fields, rejection)

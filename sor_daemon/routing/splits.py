@@ -77,20 +77,31 @@ class Sweep:
         return [_ioc(venue, qty, worst) for venue, (qty, worst) in taken.items()]
 
 
+def _split_at_touch(request: RouteRequest, market: ConsolidatedBook,
+                    venues: Mapping[str, VenueState], now_ns: int,
+                    by_size: bool) -> list[ChildPlan]:
+    """IOCs at the best displayed price, split by the venues' size there (``by_size``)
+    or equally across every routable venue."""
+    books = routable_books(request, market, venues, now_ns)
+    best = touch(request, books)
+    if best is None:
+        return post_residual(request, books, venues)
+    if by_size:
+        weights = {name: book.levels(request.side)[0].size for name, book in books.items()
+                   if book.levels(request.side) and book.levels(request.side)[0].price == best}
+        qty = min(request.qty, sum(weights.values()))
+    else:
+        weights, qty = dict.fromkeys(sorted(books), 1), request.qty
+    return [_ioc(venue, n, best) for venue, n in split_evenly(qty, weights).items()]
+
+
 class LiquidityWeighted:
     name = "liquidity-weighted"
     code = 1002
 
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
              venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
-        books = routable_books(request, market, venues, now_ns)
-        best = touch(request, books)
-        if best is None:
-            return post_residual(request, books, venues)
-        sizes = {name: book.levels(request.side)[0].size for name, book in books.items()
-                 if book.levels(request.side) and book.levels(request.side)[0].price == best}
-        qty = min(request.qty, sum(sizes.values()))
-        return [_ioc(venue, n, best) for venue, n in split_evenly(qty, sizes).items()]
+        return _split_at_touch(request, market, venues, now_ns, by_size=True)
 
 
 class RoundRobin:
@@ -99,9 +110,4 @@ class RoundRobin:
 
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
              venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
-        books = routable_books(request, market, venues, now_ns)
-        best = touch(request, books)
-        if best is None:
-            return post_residual(request, books, venues)
-        shares = split_evenly(request.qty, dict.fromkeys(sorted(books), 1))
-        return [_ioc(venue, n, best) for venue, n in shares.items()]
+        return _split_at_touch(request, market, venues, now_ns, by_size=False)
