@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from sor_daemon.domain import OrdType, Side, TimeInForce
 from sor_daemon.market import ConsolidatedBook, Level, VenueBook
+from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES
 from sor_daemon.routing.strategy import RouteRequest, VenueState
 
@@ -73,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     market, venues = build_market(rng)
     batch = requests(rng, args.requests)
     results = {}
+    context = RoutingContext()
     for name, strategy in STRATEGIES.items():
         for req in batch[:500]:  # warm up
-            strategy.plan(req, market, venues, 0)
+            strategy.plan(req, market, venues, 0, context)
         timings = []
         clock = time.perf_counter_ns
         for req in batch:
             start = clock()
-            strategy.plan(req, market, venues, 0)
+            strategy.plan(req, market, venues, 0, context)
             timings.append((clock() - start) / 1000)
         results[name] = {
             "p50_us": round(statistics.median(timings), 2),

@@ -98,6 +98,8 @@ class VenueConfig(Strict):
     """Per share earned for adding liquidity here (negative: a fee)."""
     expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
     """Breaks price ties: the quicker venue first."""
+    min_qty: Annotated[int, Field(strict=True, ge=0)] = 0
+    """A dark pool's minimum execution size; dark children are never smaller."""
     max_quote_age_ms: Annotated[int, Field(strict=True, ge=0)] = 0
     """A book not updated for this long is stale and not routed to; 0: never stale (for
     feeds that publish only on change, as the simulator's do)."""

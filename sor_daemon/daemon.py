@@ -60,7 +60,8 @@ class Daemon:
         self.engine = Engine(
             ticks={s: c.tick_size for s, c in config.symbols.items()},
             venues=[VenueState(v.name, v.kind, False, v.taker_fee, v.maker_rebate,
-                               v.expected_latency_ms, v.max_quote_age_ms * 1_000_000)
+                               v.expected_latency_ms, v.max_quote_age_ms * 1_000_000,
+                               v.min_qty)
                     for v in config.venues],
             default_strategy=config.routing.default_strategy,
             ids=IdSource(id_prefix(time.time_ns())),

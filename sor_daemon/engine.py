@@ -36,6 +36,7 @@ from sor_daemon.messages import (
     refusal_report,
 )
 from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
+from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
 from sor_daemon.routing.strategy import RouteRequest, VenueState
 
@@ -96,6 +97,7 @@ class Engine:
         states = (venues if not isinstance(venues, Mapping)
                   else [VenueState(name, kind, False) for name, kind in venues.items()])
         self._venues = {v.name: replace(v, up=False) for v in states}
+        self.context = RoutingContext(v.name for v in states if v.kind == "dark")
         self._default_strategy = default_strategy
         self._strategy_codes = {code: s.name for code, s in STRATEGIES_BY_CODE.items()}
         self._ids = ids
@@ -235,6 +237,7 @@ class Engine:
             case ExecType.NEW:
                 if child.status is OrdStatus.PENDING_NEW:
                     self._move(child, OrdStatus.NEW, actions)
+                    self.context.child_acked(venue, (now_ns - child.sent_ns) / 1e6)
                 self._acknowledge(child.parent, actions)
             case ExecType.TRADE:
                 self._apply_fill(child, report, actions)
@@ -259,8 +262,15 @@ class Engine:
                                        f"{venue} ExecType {report.exec_type.name} for "
                                        f"{child.cl_ord_id}"))
         if child.is_terminal:
+            self._learn(child)
             actions += self._after_child(child.parent, now_ns)
         return actions
+
+    def _learn(self, child: ChildOrder) -> None:
+        """Tell the routing context how a finished child did."""
+        self.context.child_done(
+            child.venue, self._venues[child.venue].kind == "dark", child.qty, child.cum_qty,
+            child.status is OrdStatus.REJECTED)
 
     def venue_cancel_reject(self, venue: str, reject: CancelReject, now_ns: int) -> list[Action]:
         child = self._children.get(reject.orig_cl_ord_id) or self._children.get(reject.cl_ord_id)
@@ -290,6 +300,7 @@ class Engine:
         self._move(child, OrdStatus.REJECTED, actions)
         child.parent.exhausted_venues.add(child.venue)
         child.parent.text = f"{child.venue}: {reason}"
+        self._learn(child)
         return actions + self._after_child(child.parent, now_ns)
 
     # ---------------------------------------------------------------- internals
@@ -313,7 +324,8 @@ class Engine:
             limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
             exhausted=frozenset(parent.exhausted_venues),
         )
-        plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns)
+        plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
+                                                 self.context)
         if not plans:
             return self._end_unplaceable(parent)
         actions: list[Action] = []
@@ -327,7 +339,7 @@ class Engine:
             self._children[child.cl_ord_id] = child
             actions.append(SendChild(plan.venue, NewOrder(
                 child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
-                child.price, child.tif), child))
+                child.price, child.tif, min_qty=plan.min_qty), child))
         return actions
 
     def _end_unplaceable(self, parent: ParentOrder) -> list[Action]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from sor_daemon.domain import OrdType, TimeInForce
 from sor_daemon.market import ConsolidatedBook
+from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.strategy import (
     ChildPlan,
     RouteRequest,
@@ -28,7 +29,8 @@ class BestPrice:
     code = 1000
 
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
-             venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
+             venues: Mapping[str, VenueState], now_ns: int,
+             context: RoutingContext) -> list[ChildPlan]:
         books = routable_books(request, market, venues, now_ns)
         best = touch(request, books)
         if best is not None:

@@ -1,8 +1,10 @@
 """Learning how to split an order across dark pools from censored fills.
 
 Follows Ganchev, Kearns, Nevmyvaka and Wortman Vaughan, "Censored Exploration and the Dark
-Pool Problem" (UAI 2009, arXiv:1205.2646; Communications of the ACM 53(5), 2010). Section
-references below are to the UAI/arXiv version, figures to the CACM version.
+Pool Problem" (UAI 2009, arXiv:1205.2646; Communications of the ACM 53(5), 2010). Sections
+(§) are those of the UAI/arXiv version (§2 model, §3 greedy allocation with known
+distributions, §4 the learning algorithm and its analysis, §5 the dark pool experiments),
+figures those of the CACM version.
 
 The model (§2, "problem formulation"): each episode ``volume`` shares are split across K
 pools; pool k holds a hidden quantity s_k drawn i.i.d. from an unknown distribution P_k and
@@ -26,6 +28,8 @@ in shares. Nothing here is random: ties go to the pool whose name sorts first.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -39,8 +43,9 @@ DEFAULT_CUTOFF_THRESHOLD = 8.0
 """Practical default for the cut-off threshold: 8 at-risk observations per level.
 
 The paper's threshold (:func:`paper_cutoff_threshold`) is what its polynomial-time proof
-needs; it is in the hundreds of thousands for any realistic volume, which would keep every
-pool's cut-off at 0 for ever. The learning test measures this default."""
+needs; it runs to millions of observations for any realistic volume, which keeps every
+pool's cut-off at 0 for ever (every pool's first lot always looks certain, deeper levels
+get the plain estimate). The learning test measures this default."""
 
 
 def paper_cutoff_threshold(max_lots: int, epsilon: float, delta: float) -> Callable[[int], float]:
@@ -71,7 +76,8 @@ class KaplanMeierEstimator:
     rests on enough data; the tail one level past it is raised to T~(c + 1) = T^(c) and
     every other level is left alone. So a pool whose first few pings came back empty still
     looks as good one lot deeper as it did at its last trusted level, and the greedy keeps
-    trying it until the data at that depth is trusted; :meth:`tail` is this T~.
+    trying it until the data at that depth is trusted; :meth:`tail` is this T~. A threshold
+    of 0 or 1 never bumps anything: T~ is then the plain estimate.
     """
 
     def __init__(self, lot_size: int = 1,
@@ -154,7 +160,7 @@ class KaplanMeierEstimator:
             at_risk[j] = running
         km = [1.0]
         for j in range(levels):
-            km.append(km[-1] * (1.0 - self._direct_at(j) / at_risk[j]) if at_risk[j] else km[-1])
+            km.append(km[-1] * (1.0 - self.direct(j) / at_risk[j]) if at_risk[j] else km[-1])
         km.append(km[-1])  # the last entry stands for every deeper level (flat tail)
         cutoff = 0
         for s in range(1, levels + 2):
@@ -167,9 +173,6 @@ class KaplanMeierEstimator:
         self._at_risk, self._cutoff, self._optimistic, self._km = (
             at_risk, cutoff, optimistic, km)
         return km
-
-    def _direct_at(self, j: int) -> int:
-        return self._direct[j] if j < len(self._direct) else 0
 
     def _threshold_at(self, s: int) -> float:
         threshold = self._threshold
@@ -196,26 +199,33 @@ def expected_fill_for(shares: int, tail: TailFn, lot_size: int = 1) -> float:
     return total + (rest * tail(lots + 1) if rest else 0.0)
 
 
+EXACT_MINIMUM_POOLS = 8
+"""With up to this many pools carrying a minimum, :func:`greedy_allocate` is exact (it
+tries every set of them to open, 2^n greedy runs); beyond it, a one-pass block greedy."""
+
+
 def greedy_allocate(volume: int, tails: Mapping[str, TailFn], lot_size: int = 1,
                     minimums: Mapping[str, int] | None = None) -> dict[str, int]:
     """The greedy allocation (§3, CACM Fig. 1) of ``volume`` shares over the pools of
     ``tails``; returns shares per pool, pools given nothing left out.
 
     Each step hands the next lot (or the partial last lot) to the pool with the highest
-    marginal fill probability per share, T_k(v_k + 1) with v_k in lots; ties go to the
-    name that sorts first. Every step is taken even at probability 0, so the whole volume
-    is placed. With exact tails and no minimums this maximises the expected fill (the
-    objective is a sum of concave functions, §3).
+    marginal fill probability T_k(v_k + 1), v_k in lots; ties go to the name that sorts
+    first. Every step is taken even at probability 0, so the whole volume is placed. With
+    exact tails this maximises the expected fill: the objective is a sum of concave
+    functions of the v_k (§3).
 
     ``minimums`` (MinQty, shares) is an extension, not in the paper: a pool must get 0 or at
-    least its minimum. A pool with nothing yet offers its first step as a *block* of its
-    minimum rounded up to whole lots (the rest of the volume, if that is smaller but still
-    reaches the minimum), scored by its average fill probability per share,
-    E[min(block, s)] / block; once opened it takes single lots like any other. Because T
-    is non-increasing the block's average is at least the following lot's, so the order of
-    choices stays consistent, but with minimums the greedy is a heuristic and need not be
-    optimal (it is a knapsack). Less than ``volume`` is placed only when no pool's minimum
-    fits in it; then nothing is placed.
+    least its minimum, which breaks concavity. For a fixed set S of pools that are opened,
+    starting each at its minimum and running the greedy on the rest of the volume is
+    optimal again (the functions stay concave above the minimums), so with at most
+    :data:`EXACT_MINIMUM_POOLS` pools carrying a minimum every affordable S is tried and
+    the best kept (ties: the smaller set, then name order): the result is the constrained
+    optimum. With more, a one-pass greedy over *blocks* is used: a pool with nothing yet
+    offers its minimum rounded up to whole lots (or the rest of the volume if that is
+    smaller but still reaches the minimum) as one step, scored by its average fill
+    probability E[min(block, s)] / block; it is a heuristic. Either way less than
+    ``volume`` is placed only when no eligible pool's minimum fits in it, and then nothing.
     """
     if volume < 0:
         raise ValueError(f"volume must be >= 0 (got {volume})")
@@ -228,6 +238,46 @@ def greedy_allocate(volume: int, tails: Mapping[str, TailFn], lot_size: int = 1,
         if minimum < 0:
             raise ValueError(f"minimum for {name!r} must be >= 0 (got {minimum})")
     names = sorted(tails)
+    constrained = [name for name in names if minimums.get(name, 0) > 1]
+    if len(constrained) > EXACT_MINIMUM_POOLS:
+        return _block_greedy(volume, tails, lot_size, minimums, names)
+    free = [name for name in names if name not in constrained]
+    best: dict[str, int] = {}
+    best_value = -1.0
+    for size in range(len(constrained) + 1):
+        for opened in itertools.combinations(constrained, size):
+            need = sum(minimums[name] for name in opened)
+            if need > volume or not (free or opened):
+                continue
+            start = {name: minimums[name] for name in opened}
+            allocation = _greedy_fill(start, sorted([*free, *opened]), volume - need, tails,
+                                      lot_size)
+            value = sum(expected_fill_for(shares, tails[name], lot_size)
+                        for name, shares in allocation.items())
+            if value > best_value + 1e-9 * max(1.0, best_value):
+                best, best_value = allocation, value
+    return {name: best[name] for name in names if best.get(name, 0) > 0}
+
+
+def _greedy_fill(start: dict[str, int], pools: list[str], remaining: int,
+                 tails: Mapping[str, TailFn], lot_size: int) -> dict[str, int]:
+    """The paper's greedy from ``start``: up to the next lot boundary at a time, to the
+    pool with the highest T(v + 1) (ties: first name; a heap keyed on (-T, name))."""
+    allocation = {name: start.get(name, 0) for name in pools}
+    heap = [(-tails[name](allocation[name] // lot_size + 1), name) for name in pools]
+    heapq.heapify(heap)
+    while remaining > 0:
+        _, name = heapq.heappop(heap)
+        step = min(lot_size - allocation[name] % lot_size, remaining)
+        allocation[name] += step
+        remaining -= step
+        heapq.heappush(heap, (-tails[name](allocation[name] // lot_size + 1), name))
+    return allocation
+
+
+def _block_greedy(volume: int, tails: Mapping[str, TailFn], lot_size: int,
+                  minimums: Mapping[str, int], names: list[str]) -> dict[str, int]:
+    """One greedy pass where a pool's first step is its minimum as a block (heuristic)."""
     allocation = dict.fromkeys(names, 0)
     remaining = volume
     while remaining > 0:
@@ -248,7 +298,7 @@ def greedy_allocate(volume: int, tails: Mapping[str, TailFn], lot_size: int = 1,
 
 
 def _next_step(current: int, remaining: int, minimum: int, lot_size: int) -> int:
-    """Shares the pool's next greedy step would take; 0 if it cannot take any."""
+    """Shares the pool's next block-greedy step would take; 0 if it cannot take any."""
     if current > 0 or minimum <= 1:
         return min(lot_size - current % lot_size, remaining)
     block = -(-minimum // lot_size) * lot_size
@@ -259,7 +309,7 @@ def _next_step(current: int, remaining: int, minimum: int, lot_size: int) -> int
 
 def _step_rate(current: int, step: int, tail: TailFn, lot_size: int) -> float:
     """Expected fill per share of adding ``step`` shares to a pool holding ``current``."""
-    if step <= lot_size and current // lot_size == (current + step - 1) // lot_size:
+    if current // lot_size == (current + step - 1) // lot_size:
         return tail(current // lot_size + 1)  # within one lot: its marginal probability
     gain = expected_fill_for(current + step, tail, lot_size) - expected_fill_for(
         current, tail, lot_size)

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from sor_daemon.domain import OrdType, TimeInForce
 from sor_daemon.market import ConsolidatedBook, within_limit
+from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.strategy import (
     ChildPlan,
     RouteRequest,
@@ -53,15 +54,21 @@ class Sweep:
     name = "sweep"
     code = 1001
 
+    @staticmethod
+    def venue_rank(venue: VenueState, context: RoutingContext) -> tuple:
+        """Orders venues within one price: the cheaper to take from, then the quicker."""
+        return (venue.taker_fee, venue.expected_latency_ms)
+
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
-             venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
+             venues: Mapping[str, VenueState], now_ns: int,
+             context: RoutingContext) -> list[ChildPlan]:
         books = routable_books(request, market, venues, now_ns)
+        rank = {name: self.venue_rank(venues[name], context) for name in books}
         levels = sorted(
             ((venue, level) for venue, book in books.items()
              for level in book.levels(request.side)
              if within_limit(request.side, level.price, request.limit)),
-            key=lambda item: (price_key(request.side, item[1].price),
-                              venues[item[0]].taker_fee, venues[item[0]].expected_latency_ms,
+            key=lambda item: (price_key(request.side, item[1].price), rank[item[0]],
                               -item[1].size, item[0]))
         remaining = request.qty
         taken: dict[str, tuple[int, Decimal]] = {}
@@ -75,6 +82,66 @@ class Sweep:
         if not taken:
             return post_residual(request, books, venues)
         return [_ioc(venue, qty, worst) for venue, (qty, worst) in taken.items()]
+
+
+LATENCY_COST_PER_MS = Decimal("0.0001")
+"""Per share per millisecond of acknowledgement latency: the price can move meanwhile."""
+MISS_COST = Decimal("0.01")
+"""Per share not filled where it was sent: the residual must go again, a tick later."""
+
+
+class CostBased(Sweep):
+    """The sweep, with the venues at each price ranked by estimated all-in cost per share:
+    taker fee (less rebate) + a latency penalty on the measured acknowledgement latency +
+    the opportunity cost of the venue's measured miss rate. Price priority is kept, so
+    cost never buys a trade-through; it decides which venues take each price first and
+    so adapts as venues fill better or worse (scorecards in `RoutingContext`)."""
+
+    name = "cost-based"
+    code = 1004
+
+    @staticmethod
+    def venue_rank(venue: VenueState, context: RoutingContext) -> tuple:
+        score = context.score(venue.name)
+        latency = Decimal(str(round(score.ack_latency_ms or venue.expected_latency_ms, 6)))
+        miss = Decimal(str(round(1 - score.fill_rate + score.reject_rate, 6)))
+        return (venue.taker_fee + LATENCY_COST_PER_MS * latency + MISS_COST * miss,)
+
+
+class DarkFirst:
+    """Ping the eligible dark pools at the midpoint first, then sweep the lit venues.
+
+    The allocation across pools is the Kaplan-Meier greedy of Ganchev, Kearns, Nevmyvaka
+    and Vaughan (2010) on what the pools have filled so far (`RoutingContext.dark`); a
+    pool gets nothing or at least its minimum size (MinQty 110 on the child). Pools are
+    skipped while the NBBO is missing, locked or crossed, or its midpoint is outside the
+    limit. A pool that misses is exhausted for the parent, so the residual reaches the
+    lit venues."""
+
+    name = "dark-first"
+    code = 1005
+
+    def plan(self, request: RouteRequest, market: ConsolidatedBook,
+             venues: Mapping[str, VenueState], now_ns: int,
+             context: RoutingContext) -> list[ChildPlan]:
+        pools = {v.name: v.min_qty for v in venues.values()
+                 if v.up and v.kind == "dark" and v.name not in request.exhausted
+                 and request.pinned_venue in (None, v.name) and v.min_qty <= request.qty}
+        nbbo = market.nbbo(request.symbol)
+        mid = nbbo.mid
+        if (pools and context.dark is not None and mid is not None and nbbo.bid is not None
+                and nbbo.ask is not None
+                and nbbo.bid.price < nbbo.ask.price
+                and within_limit(request.side, mid, request.limit)):
+            allocation = context.dark.allocate(request.qty, pools)
+            if allocation:
+                return [ChildPlan(venue, qty, request.ord_type, request.limit,
+                                  TimeInForce.IOC, min_qty=pools[venue] or None)
+                        for venue, qty in allocation.items() if qty > 0]
+        return SWEEP.plan(request, market, venues, now_ns, context)
+
+
+SWEEP = Sweep()
 
 
 def _split_at_touch(request: RouteRequest, market: ConsolidatedBook,
@@ -100,7 +167,8 @@ class LiquidityWeighted:
     code = 1002
 
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
-             venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
+             venues: Mapping[str, VenueState], now_ns: int,
+             context: RoutingContext) -> list[ChildPlan]:
         return _split_at_touch(request, market, venues, now_ns, by_size=True)
 
 
@@ -109,5 +177,6 @@ class RoundRobin:
     code = 1003
 
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
-             venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
+             venues: Mapping[str, VenueState], now_ns: int,
+             context: RoutingContext) -> list[ChildPlan]:
         return _split_at_touch(request, market, venues, now_ns, by_size=False)

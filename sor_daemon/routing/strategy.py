@@ -1,7 +1,8 @@
 """The contract between the engine and every routing strategy.
 
 A strategy is pure: given what is left to place of a parent, the consolidated book, the
-venues' state and the time, it returns child order plans. The engine owns all state and
+venues' state, the time and what routing has learned (`RoutingContext`, read only), it
+returns child order plans. The engine owns all state and
 calls it again whenever the parent has quantity that nothing is working.
 """
 
@@ -14,6 +15,7 @@ from typing import ClassVar, Protocol
 
 from sor_daemon.domain import OrdType, Side, TimeInForce
 from sor_daemon.market import ConsolidatedBook, VenueBook, within_limit
+from sor_daemon.routing.context import RoutingContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class VenueState:
     maker_rebate: Decimal = Decimal(0)
     expected_latency_ms: float = 0.0
     max_quote_age_ns: int = 0
+    min_qty: int = 0
+    """A dark pool's minimum execution size: children are never sent below it."""
 
 
 def routable_books(request: RouteRequest, market: ConsolidatedBook,
@@ -69,6 +73,8 @@ class ChildPlan:
     ord_type: OrdType
     price: Decimal | None
     tif: TimeInForce
+    min_qty: int | None = None
+    """MinQty (110) for dark children: the pool's minimum."""
 
 
 class Strategy(Protocol):
@@ -82,6 +88,7 @@ class Strategy(Protocol):
         market: ConsolidatedBook,
         venues: Mapping[str, VenueState],
         now_ns: int,
+        context: RoutingContext,
     ) -> list[ChildPlan]: ...
 
 

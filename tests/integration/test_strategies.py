@@ -39,3 +39,24 @@ async def test_sweep_sends_simultaneous_children_across_venues(stack: Stack):
     assert len(first_wave) >= 2, "one decision, several venues"
     prices = sorted(px for _, px, _ in order.fills)
     assert prices[0] == Decimal("190.01") and prices[-1] == Decimal("190.02")
+
+
+async def test_dark_first_pings_pools_at_their_minimum_and_learns(stack: Stack):
+    dark = {v.name: v.min_qty for v in stack.config.venues if v.kind == "dark"}
+    for i in range(5):
+        order = stack.oms.new_order("AAPL", Side.BUY if i % 2 else Side.SELL, 2000,
+                                    OrdType.LIMIT, Decimal("190.05") if i % 2 else
+                                    Decimal("189.95"), TimeInForce.IOC,
+                                    target_strategy=STRATEGIES["dark-first"].code)
+        assert await stack.oms.wait_for(lambda order=order: order.is_terminal, 10)
+        assert order.status is OrdStatus.FILLED  # the lit sweep completes what dark missed
+        parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+        pinged = [c for c in parent.children.values() if c.venue in dark]
+        assert pinged, "dark pools are tried first"
+        assert all(c.qty >= dark[c.venue] for c in pinged)
+        for _, px, venue in order.fills:
+            if venue in dark:
+                assert px == Decimal("190.005")  # the NBBO midpoint
+    allocator = stack.daemon.engine.context.dark
+    assert allocator is not None
+    assert sum(allocator.estimator(pool).observations for pool in dark) >= 5

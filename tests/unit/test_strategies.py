@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sor_daemon.domain import OrdType, Side, TimeInForce
 from sor_daemon.market import ConsolidatedBook, Level, VenueBook, within_limit
+from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES
 from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState, price_key
 
@@ -30,11 +31,12 @@ def market(*books: VenueBook) -> ConsolidatedBook:
     return consolidated
 
 
+CONTEXT = RoutingContext(["DARKA"])
 VENUES = {
     "XNAS": VenueState("XNAS", "lit", True, taker_fee=D("0.0030"), expected_latency_ms=0.2),
     "ARCX": VenueState("ARCX", "lit", True, taker_fee=D("-0.0005"), expected_latency_ms=0.3),
     "BATX": VenueState("BATX", "lit", True, taker_fee=D("0.0005"), expected_latency_ms=1.0),
-    "DARKA": VenueState("DARKA", "dark", True),
+    "DARKA": VenueState("DARKA", "dark", True, min_qty=200),
 }
 # Offers: XNAS 190.01 x300, 190.02 x500; ARCX 190.02 x500, 190.03 x500; BATX 190.03 x1000
 CRAFTED = market(
@@ -52,7 +54,7 @@ def request(qty: int, limit: str | None = "190.05", side: Side = Side.BUY, tif=I
 
 def plan(name: str, req: RouteRequest, books: ConsolidatedBook = CRAFTED,
          venues=VENUES, now_ns: int = 0) -> list[tuple[str, int, Decimal | None, TimeInForce]]:
-    children = STRATEGIES[name].plan(req, books, venues, now_ns)
+    children = STRATEGIES[name].plan(req, books, venues, now_ns, CONTEXT)
     return sorted((c.venue, c.qty, c.price, c.tif) for c in children)
 
 
@@ -137,7 +139,9 @@ def trade_throughs(children: list[ChildPlan], req: RouteRequest,
     """Levels displayed at a better price than some child's limit that the plan leaves
     (partly) untaken: taking at the worse price would trade through them."""
     problems = []
-    by_venue = {c.venue: c for c in children if c.tif is not DAY}
+    # Dark children execute at the midpoint, inside the NBBO: they cannot trade through.
+    by_venue = {c.venue: c for c in children
+                if c.tif is not DAY and VENUES[c.venue].kind == "lit"}
     for child in by_venue.values():
         for venue, vbook in books.venue_books(req.symbol).items():
             if venue in req.exhausted:
@@ -158,13 +162,61 @@ def trade_throughs(children: list[ChildPlan], req: RouteRequest,
 def test_every_strategy_keeps_the_invariants(case):
     books, req = case
     for name, strategy in STRATEGIES.items():
-        children = strategy.plan(req, books, VENUES, 0)
+        children = strategy.plan(req, books, VENUES, 0, CONTEXT)
         assert sum(c.qty for c in children) <= req.qty, name
         assert all(c.qty > 0 for c in children), name
         for child in children:
-            assert VENUES[child.venue].kind == "lit" and child.venue not in req.exhausted, name
+            venue = VENUES[child.venue]
+            assert child.venue not in req.exhausted, name
+            if venue.kind == "dark":
+                assert name == "dark-first", name
+                assert child.qty >= venue.min_qty and child.min_qty == venue.min_qty, name
+                continue
             if child.price is not None and req.limit is not None:
                 assert within_limit(req.side, child.price, req.limit), name
             if child.tif is DAY:
                 assert req.tif is DAY and child.price == req.limit, name
         assert not trade_throughs(children, req, books), (name, children)
+
+
+TIED = market(book("XNAS", [("190.00", 300)], [("190.02", 300)]),
+              book("ARCX", [("190.00", 300)], [("190.02", 300)]),
+              book("BATX", [("189.98", 1000)], [("190.04", 1000)]))
+
+
+def test_cost_based_ranks_venues_at_one_price_by_learned_all_in_cost():
+    context = RoutingContext(["DARKA"])
+    req = request(300, limit="190.02")
+    # ARCX is cheaper to take from (a rebate): it gets the tied level first.
+    first = STRATEGIES["cost-based"].plan(req, TIED, VENUES, 0, context)
+    assert [(c.venue, c.qty) for c in first] == [("ARCX", 300)]
+    # ARCX keeps missing (stale quotes): its miss rate now costs more than XNAS's fee.
+    for _ in range(20):
+        context.child_done("ARCX", False, sent=300, filled=0, rejected=False)
+    again = STRATEGIES["cost-based"].plan(req, TIED, VENUES, 0, context)
+    assert [(c.venue, c.qty) for c in again] == [("XNAS", 300)]
+    # Price still comes first: a better price elsewhere is never skipped for cost.
+    cheaper_worse = market(book("XNAS", [], [("190.01", 100)]), book("ARCX", [], [("190.02", 900)]))
+    mixed = STRATEGIES["cost-based"].plan(request(300), cheaper_worse, VENUES, 0, context)
+    assert sorted((c.venue, c.qty) for c in mixed) == [("ARCX", 200), ("XNAS", 100)]
+
+
+def test_dark_first_pings_the_pool_at_its_minimum_then_sweeps():
+    context = RoutingContext(["DARKA"])
+    children = STRATEGIES["dark-first"].plan(request(1000), TIED, VENUES, 0, context)
+    [dark] = children
+    assert (dark.venue, dark.tif, dark.min_qty) == ("DARKA", IOC, 200) and dark.qty >= 200
+    # Once the pool has missed for this parent, the residual goes to the lit venues.
+    after = STRATEGIES["dark-first"].plan(request(1000, exhausted=frozenset({"DARKA"})),
+                                          TIED, VENUES, 0, context)
+    assert {c.venue for c in after} == {"XNAS", "ARCX", "BATX"}  # swept to the 190.05 limit
+
+
+def test_dark_first_skips_pools_when_the_nbbo_is_locked_or_the_order_too_small():
+    context = RoutingContext(["DARKA"])
+    locked = market(book("XNAS", [("190.02", 100)], [("190.02", 300)]),
+                    book("ARCX", [("190.00", 300)], [("190.03", 300)]))
+    children = STRATEGIES["dark-first"].plan(request(1000), locked, VENUES, 0, context)
+    assert all(VENUES[c.venue].kind == "lit" for c in children)
+    small = STRATEGIES["dark-first"].plan(request(100), TIED, VENUES, 0, context)
+    assert all(c.venue != "DARKA" for c in small)  # below the pool's minimum of 200
