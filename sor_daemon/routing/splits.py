@@ -84,9 +84,9 @@ class Sweep:
         return [_ioc(venue, qty, worst) for venue, (qty, worst) in taken.items()]
 
 
-LATENCY_COST_PER_MS = Decimal("0.0001")
+LATENCY_COST_PER_MS = 0.0001
 """Per share per millisecond of acknowledgement latency: the price can move meanwhile."""
-MISS_COST = Decimal("0.01")
+MISS_COST = 0.01
 """Per share not filled where it was sent: the residual must go again, a tick later."""
 
 
@@ -102,10 +102,11 @@ class CostBased(Sweep):
 
     @staticmethod
     def venue_rank(venue: VenueState, context: RoutingContext) -> tuple:
+        """Estimated all-in cost per share beyond the price (a ranking, so float)."""
         score = context.score(venue.name)
-        latency = Decimal(str(round(score.ack_latency_ms or venue.expected_latency_ms, 6)))
-        miss = Decimal(str(round(1 - score.fill_rate + score.reject_rate, 6)))
-        return (venue.taker_fee + LATENCY_COST_PER_MS * latency + MISS_COST * miss,)
+        latency = score.ack_latency_ms or venue.expected_latency_ms
+        miss = 1.0 - score.fill_rate + score.reject_rate
+        return (float(venue.taker_fee) + LATENCY_COST_PER_MS * latency + MISS_COST * miss,)
 
 
 class DarkFirst:

@@ -60,3 +60,18 @@ async def test_dark_first_pings_pools_at_their_minimum_and_learns(stack: Stack):
     allocator = stack.daemon.engine.context.dark
     assert allocator is not None
     assert sum(allocator.estimator(pool).observations for pool in dark) >= 5
+
+
+async def test_optimal_placement_takes_part_rests_the_rest_and_cancels(stack: Stack):
+    order = stack.oms.new_order("AAPL", Side.BUY, 3000, OrdType.LIMIT, Decimal("190.05"),
+                                TimeInForce.DAY,
+                                target_strategy=STRATEGIES["optimal-placement"].code)
+    assert await stack.oms.wait_for(lambda: order.status is not OrdStatus.PENDING_NEW, 10)
+    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    resting = [c for c in parent.children.values() if c.tif is TimeInForce.DAY]
+    assert resting, "passive legs rest at the best bids"
+    assert sum(c.qty for c in parent.children.values()) <= 3000
+    stack.oms.cancel(order)
+    assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
+    assert order.status in (OrdStatus.CANCELED, OrdStatus.FILLED)
+    assert all(c.is_terminal for c in parent.children.values())

@@ -175,7 +175,7 @@ def test_every_strategy_keeps_the_invariants(case):
             if child.price is not None and req.limit is not None:
                 assert within_limit(req.side, child.price, req.limit), name
             if child.tif is DAY:
-                assert req.tif is DAY and child.price == req.limit, name
+                assert req.tif is DAY and within_limit(req.side, child.price, req.limit), name
         assert not trade_throughs(children, req, books), (name, children)
 
 
@@ -220,3 +220,23 @@ def test_dark_first_skips_pools_when_the_nbbo_is_locked_or_the_order_too_small()
     assert all(VENUES[c.venue].kind == "lit" for c in children)
     small = STRATEGIES["dark-first"].plan(request(100), TIED, VENUES, 0, context)
     assert all(c.venue != "DARKA" for c in small)  # below the pool's minimum of 200
+
+
+def test_optimal_placement_splits_take_and_post_by_the_closed_form():
+    from sor_daemon.routing.cont_kukanov import Exponential, single_venue_optimum
+    from sor_daemon.routing.placement import THETA, UNDERFILL_PENALTY
+
+    one = {"XNAS": VENUES["XNAS"]}
+    books = market(book("XNAS", [("190.00", 2000)], [("190.02", 5000)]))
+    children = STRATEGIES["optimal-placement"].plan(request(1000, tif=DAY), books, one, 0,
+                                                    RoutingContext())
+    take = sum(c.qty for c in children if c.tif is IOC)
+    post = sum(c.qty for c in children if c.tif is DAY)
+    expected = single_venue_optimum(1000, 0.01, 0.003, 0.0, THETA, UNDERFILL_PENALTY,
+                                    0.01 + 0.0 + 0.001, 2000, Exponential(2000))
+    assert (take, post) == expected
+    assert take + post <= 1000
+    assert all(c.price == D("190.00") for c in children if c.tif is DAY)  # joins the bid
+    # An IOC cannot rest: it is swept.
+    assert all(c.tif is IOC for c in STRATEGIES["optimal-placement"].plan(
+        request(1000), books, one, 0, RoutingContext()))
