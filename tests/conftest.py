@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import tomllib
 from pathlib import Path
@@ -22,10 +23,25 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item):
     return {"uvloop": uvloop.new_event_loop}
 
 
+_handed_out: set[int] = set()
+_ports = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below Linux's ephemeral range (32768+), never the same twice
+    in a run: a port the kernel handed out could be taken again, between the check and
+    the bind, as some initiator's outgoing port."""
+    while True:
+        port = _ports.randrange(20_000, 32_000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def default_config_data() -> dict[str, Any]:
