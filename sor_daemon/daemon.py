@@ -16,7 +16,16 @@ from prometheus_client import start_http_server
 from connectors.fix_venue import FixVenueConnector
 from sor_daemon.config import SorConfig
 from sor_daemon.domain import ExecType, OrdStatus
-from sor_daemon.engine import Action, Anomaly, CancelChild, Engine, IdSource, SendChild, ToOms
+from sor_daemon.engine import (
+    Action,
+    Anomaly,
+    CancelChild,
+    Decision,
+    Engine,
+    IdSource,
+    SendChild,
+    ToOms,
+)
 from sor_daemon.gateway import OmsGateway
 from sor_daemon.market import VenueBook
 from sor_daemon.messages import (
@@ -158,7 +167,9 @@ class Daemon:
         self._execute(self.engine.venue_cancel_reject(venue, reject, time.time_ns()))
 
     def venue_book(self, book: VenueBook) -> None:
-        self.engine.venue_book(book)
+        actions = self.engine.venue_book(book, time.time_ns())
+        if actions:
+            self._execute(actions)
 
     def venue_problem(self, venue: str, problem: str, detail: str) -> None:
         ANOMALIES.labels(problem).inc()
@@ -198,6 +209,20 @@ class Daemon:
                 case Anomaly(reason=reason, detail=detail):
                     ANOMALIES.labels(reason).inc()
                     self.log.error("anomaly", reason=reason, detail=detail)
+                case Decision():
+                    self._log_decision(action)
+
+    def _log_decision(self, decision: Decision) -> None:
+        """One event per routing decision: every venue considered, and what was sent."""
+        self.log.info(
+            "routing_decision", parent=decision.parent.cl_ord_id, strategy=decision.strategy,
+            qty=decision.qty,
+            candidates=[{"venue": c.venue, "kind": c.kind, "up": c.up,
+                         "exhausted": c.exhausted, "touch": c.touch, "size": c.size,
+                         "fill_rate": round(c.fill_rate, 3),
+                         "ack_ms": round(c.ack_latency_ms, 3)} for c in decision.candidates],
+            children=[{"venue": p.venue, "qty": p.qty, "price": p.price, "tif": p.tif,
+                       "min_qty": p.min_qty} for p in decision.children])
 
     def _report(self, session: str, message: ExecutionReport | CancelReject) -> None:
         if isinstance(message, ExecutionReport):

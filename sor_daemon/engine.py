@@ -22,7 +22,7 @@ from sor_daemon.domain import (
     TimeInForce,
 )
 from sor_daemon.intake import Rejection, validate_new_order, validate_replace
-from sor_daemon.market import ConsolidatedBook, VenueBook
+from sor_daemon.market import ConsolidatedBook, VenueBook, improves
 from sor_daemon.messages import (
     NO_ORDER_ID,
     CancelFields,
@@ -38,7 +38,7 @@ from sor_daemon.messages import (
 from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
 from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
-from sor_daemon.routing.strategy import RouteRequest, VenueState
+from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,32 @@ class ToOms:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """One venue as the strategy saw it: why it was or was not used."""
+
+    venue: str
+    kind: str
+    up: bool
+    exhausted: bool
+    touch: Decimal | None
+    """Best displayed price the order would take (lit venues)."""
+    size: int
+    fill_rate: float
+    ack_latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One routing decision, for the log: the candidates considered and the children."""
+
+    parent: ParentOrder
+    strategy: str
+    qty: int
+    candidates: tuple[Candidate, ...]
+    children: tuple[ChildPlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something that must never happen did, or a counterparty sent nonsense."""
 
@@ -68,7 +94,7 @@ class Anomaly:
     detail: str
 
 
-Action = SendChild | CancelChild | ToOms | Anomaly
+Action = SendChild | CancelChild | ToOms | Anomaly | Decision
 
 
 class IdSource:
@@ -105,6 +131,8 @@ class Engine:
         self._parents: dict[tuple[str, str], ParentOrder] = {}
         self._children: dict[str, ChildOrder] = {}
         self._seen_execs: set[tuple[str, str]] = set()
+        self._passive: dict[str, set[ChildOrder]] = {}
+        """Day children posted at the touch (not at their parent's limit), by symbol."""
 
     # ------------------------------------------------------------------ queries
 
@@ -214,9 +242,28 @@ class Engine:
             self.market.drop_venue(venue)
         return []
 
-    def venue_book(self, book: VenueBook) -> None:
-        if book.venue in self._venues:
-            self.market.update(book)
+    def venue_book(self, book: VenueBook, now_ns: int = 0) -> list[Action]:
+        """A venue's new book. A child posted at the touch there that the market has moved
+        away from (its venue now shows a better price on its side) is cancelled; once the
+        cancel is confirmed its residual is routed again with the fresh book."""
+        if book.venue not in self._venues:
+            return []
+        self.market.update(book)
+        passive = self._passive.get(book.symbol)
+        if not passive:
+            return []
+        actions: list[Action] = []
+        for child in list(passive):
+            if child.is_terminal or child.cancel_ids or child.parent.pending is not None:
+                passive.discard(child)
+                continue
+            if child.venue != book.venue:
+                continue
+            levels = book.own_levels(child.side)
+            if levels and improves(child.side.opposite, levels[0].price, child.price):
+                passive.discard(child)
+                self._cancel_child(child, actions)
+        return actions
 
     def venue_execution(self, venue: str, report: ExecutionReport, now_ns: int) -> list[Action]:
         child = self._children.get(report.cl_ord_id)
@@ -313,10 +360,18 @@ class Engine:
         return None
 
     def _route(self, parent: ParentOrder, now_ns: int) -> list[Action]:
-        """Place what nothing is working; when nothing can be placed, end the parent."""
-        if parent.is_terminal or parent.pending is not None or parent.live_children():
+        """Place what nothing is working; when nothing can be placed, end the parent.
+
+        Only once no child is in flight: resting Day children (acknowledged, no cancel
+        pending) may stay while the rest is routed, but an IOC wave must come back
+        first, or the next plan could allocate the liquidity it is taking."""
+        if parent.is_terminal or parent.pending is not None:
             return []
-        qty = parent.leaves_qty
+        live = parent.live_children()
+        if any(c.tif is not TimeInForce.DAY or c.status is OrdStatus.PENDING_NEW
+               or c.cancel_ids for c in live):
+            return []
+        qty = parent.leaves_qty - sum(c.leaves_qty for c in live)
         if qty <= 0:
             return []
         request = RouteRequest(
@@ -327,7 +382,8 @@ class Engine:
         plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
                                                  self.context)
         if not plans:
-            return self._end_unplaceable(parent)
+            decision = self._decision(parent, request, plans)
+            return [decision] if live else [decision, *self._end_unplaceable(parent)]
         actions: list[Action] = []
         for plan in plans:
             child = ChildOrder(
@@ -340,7 +396,25 @@ class Engine:
             actions.append(SendChild(plan.venue, NewOrder(
                 child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
                 child.price, child.tif, min_qty=plan.min_qty), child))
+            if plan.tif is TimeInForce.DAY and plan.price != parent.price:
+                # Posted at the touch, not at the limit: follow the market (`venue_book`).
+                self._passive.setdefault(parent.symbol, set()).add(child)
+        actions.append(self._decision(parent, request, plans))
         return actions
+
+    def _decision(self, parent: ParentOrder, request: RouteRequest,
+                  plans: list[ChildPlan]) -> Decision:
+        books = self.market.venue_books(parent.symbol)
+        candidates = []
+        for name, venue in self._venues.items():
+            book = books.get(name)
+            levels = book.levels(parent.side) if book is not None else ()
+            score = self.context.score(name)
+            candidates.append(Candidate(
+                name, venue.kind, venue.up, name in request.exhausted,
+                levels[0].price if levels else None, levels[0].size if levels else 0,
+                score.fill_rate, score.ack_latency_ms))
+        return Decision(parent, parent.strategy, request.qty, tuple(candidates), tuple(plans))
 
     def _end_unplaceable(self, parent: ParentOrder) -> list[Action]:
         actions: list[Action] = []
@@ -408,10 +482,10 @@ class Engine:
 
     def _after_child(self, parent: ParentOrder, now_ns: int) -> list[Action]:
         """A child has ended: finish a pending cancel/replace, or place the residual."""
-        if parent.is_terminal or parent.live_children():
+        if parent.is_terminal:
             return []
         if parent.pending is not None:
-            return self._resolve_pending(parent, now_ns)
+            return [] if parent.live_children() else self._resolve_pending(parent, now_ns)
         return self._route(parent, now_ns)
 
     def _amendable(
@@ -451,15 +525,17 @@ class Engine:
         if not live:
             return actions + self._resolve_pending(parent, now_ns)
         for child in live:
-            if child.status is OrdStatus.PENDING_CANCEL:
-                continue
-            cancel_id = self._ids.next("X")
-            child.cancel_ids.append(cancel_id)
-            self._children[cancel_id] = child
-            self._move(child, OrdStatus.PENDING_CANCEL, actions)
-            actions.append(CancelChild(child.venue, CancelOrder(
-                cancel_id, child.cl_ord_id, child.symbol, child.side, child.qty)))
+            if child.status is not OrdStatus.PENDING_CANCEL:
+                self._cancel_child(child, actions)
         return actions
+
+    def _cancel_child(self, child: ChildOrder, actions: list[Action]) -> None:
+        cancel_id = self._ids.next("X")
+        child.cancel_ids.append(cancel_id)
+        self._children[cancel_id] = child
+        self._move(child, OrdStatus.PENDING_CANCEL, actions)
+        actions.append(CancelChild(child.venue, CancelOrder(
+            cancel_id, child.cl_ord_id, child.symbol, child.side, child.qty)))
 
     def _resolve_pending(self, parent: ParentOrder, now_ns: int) -> list[Action]:
         request = parent.pending

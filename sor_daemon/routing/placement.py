@@ -71,12 +71,17 @@ class OptimalPlacement:
                 size, half_spread, taker_fee, THETA, UNDERFILL_PENALTY, overfill, quotes,
                 random.Random(size), iterations=ITERATIONS)
         take = max(0, min(take, size))
-        passive = split_evenly(size - take, dict(zip(names, legs, strict=True))) \
-            if sum(legs) > size - take else {n: q for n, q in zip(names, legs, strict=True)
-                                             if q > 0}
         children = (SWEEP.plan(replace(request, qty=take, tif=TimeInForce.IOC), market, venues,
                                now_ns, context) if take else [])
         taken = sum(c.qty for c in children)
+        # What the take leg cannot take now (nothing marketable within the limit) is posted
+        # with the passive legs; never more in all than the order.
+        room = size - taken
+        weights = {n: q for n, q in zip(names, legs, strict=True) if q > 0}
+        wanted = sum(weights.values()) + (take - taken)
+        if not weights:
+            weights = {min(names, key=lambda n: (-posts[n].size, n)): 1}
+        passive = split_evenly(min(wanted, room), weights)
         for name, qty in passive.items():
             price = posts[name].price
             if not within_limit(request.side, price, request.limit):

@@ -17,7 +17,7 @@ from sor_daemon.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.engine import Anomaly, CancelChild, Engine, IdSource, SendChild, ToOms
+from sor_daemon.engine import Anomaly, CancelChild, Decision, Engine, IdSource, SendChild, ToOms
 from sor_daemon.market import Level, VenueBook
 from sor_daemon.messages import (
     CancelFields,
@@ -333,3 +333,40 @@ def test_market_order_takes_displayed_prices_never_trading_through():
     assert (send.order.ord_type, send.order.price, send.order.tif) == (
         OrdType.LIMIT, D("190.01"), TimeInForce.IOC)
     assert send.order.side is Side.BUY
+
+
+def test_every_decision_lists_the_candidates_considered():
+    engine = make_engine()
+    actions = engine.new_order(S, new(qty="300"), 1)
+    [decision] = of(actions, Decision)
+    assert decision.strategy == "best-price" and decision.qty == 300
+    by_venue = {c.venue: c for c in decision.candidates}
+    assert by_venue["XNAS"].touch == D("190.01") and by_venue["ARCX"].touch == D("190.02")
+    assert [p.venue for p in decision.children] == ["XNAS"]
+    # An order nothing can take is explained too.
+    [why] = of(engine.new_order(S, new(cl="P2", price="189.00"), 2), Decision)
+    assert why.children == ()
+
+
+def test_passive_child_follows_its_venue_when_the_market_moves_away():
+    engine = make_engine()
+    actions = engine.new_order(S, new(qty="2000", price="190.00", tif="0",
+                                      target_strategy="1006"), 1)
+    posted = {a.venue: a for a in of(actions, SendChild) if a.order.tif is TimeInForce.DAY}
+    xnas = posted["XNAS"]
+    assert xnas.order.price == D("189.99")  # joined XNAS's bid, behind the parent's limit
+    for send in of(actions, SendChild):
+        engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    # ARCX quoting better elsewhere does not move the XNAS child...
+    assert not engine.venue_book(VenueBook("ARCX", "AAPL", (Level(D("190.00"), 900),),
+                                           (Level(D("190.02"), 500),), 3), 3)
+    # ...XNAS's own bid moving up does: cancel, then re-route the residual at 190.00.
+    [cancel] = of(engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("190.00"), 400),),
+                                              (Level(D("190.01"), 300),), 4), 4), CancelChild)
+    assert cancel.request.orig_cl_ord_id == xnas.order.cl_ord_id
+    rerouted = engine.venue_execution("XNAS", venue_report(
+        xnas, ExecType.CANCELED, OrdStatus.CANCELED, cl_ord_id=cancel.request.cl_ord_id,
+        orig=xnas.order.cl_ord_id), 5)
+    again = [a for a in of(rerouted, SendChild) if a.venue == "XNAS"]
+    assert again and again[0].order.price == D("190.00")
+    assert engine.parent(S, "P1").status is OrdStatus.NEW  # the OMS saw no cancel
