@@ -286,6 +286,9 @@ class Engine:
                     self._move(child, OrdStatus.NEW, actions)
                     self.context.child_acked(venue, (now_ns - child.sent_ns) / 1e6)
                 self._acknowledge(child.parent, actions)
+                if child.tif is TimeInForce.DAY:
+                    # A resting child no longer blocks routing what nothing works.
+                    actions += self._route(child.parent, now_ns)
             case ExecType.TRADE:
                 self._apply_fill(child, report, actions)
             case ExecType.CANCELED | ExecType.EXPIRED:
