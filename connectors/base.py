@@ -19,6 +19,10 @@ class VenueEvents(Protocol):
 
     def venue_book(self, book: VenueBook) -> None: ...
 
+    def venue_trades(self, venue: str, symbol: str, qty: int) -> None:
+        """Shares the venue reports traded (its market data), for learned queue depletion."""
+        ...
+
     def venue_problem(self, venue: str, problem: str, detail: str) -> None: ...
 
 

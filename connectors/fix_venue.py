@@ -86,7 +86,10 @@ class FixVenueConnector:
                 self._events.venue_book(book)
             case "X":
                 now = time.time_ns()
-                for symbol, changes in codec.decode_incremental(message).items():
+                changes_by_symbol, trades = codec.decode_incremental(message)
+                for symbol, prints in trades.items():
+                    self._events.venue_trades(self.name, symbol, sum(q for _, q in prints))
+                for symbol, changes in changes_by_symbol.items():
                     before = self._books.get(symbol)
                     if before is None:
                         self._events.venue_problem(self.name, "increment_before_snapshot",

@@ -171,6 +171,9 @@ class Daemon:
         if actions:
             self._execute(actions)
 
+    def venue_trades(self, venue: str, symbol: str, qty: int) -> None:
+        self.engine.context.observe_traded(venue, symbol, qty, time.monotonic_ns())
+
     def venue_problem(self, venue: str, problem: str, detail: str) -> None:
         ANOMALIES.labels(problem).inc()
         self.log.error("venue_problem", venue=venue, problem=problem, detail=detail)

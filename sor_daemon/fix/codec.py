@@ -354,12 +354,17 @@ def encode_incremental(req_id: str, symbol: str, changes: list[BookChange],
     return pairs
 
 
-def decode_incremental(m: FixMessage) -> dict[str, list[BookChange]]:
-    """Level changes per symbol, in message order (trade entries are skipped)."""
+def decode_incremental(
+        m: FixMessage) -> tuple[dict[str, list[BookChange]], dict[str, list[tuple[Decimal, int]]]]:
+    """Level changes per symbol in message order, and the trades (entry type 2)."""
     out: dict[str, list[BookChange]] = {}
+    trades: dict[str, list[tuple[Decimal, int]]] = {}
     entry: dict[int, str] = {}
 
     def flush() -> None:
+        if entry.get(269) == "2" and 55 in entry and 270 in entry:
+            trades.setdefault(entry[55], []).append(
+                (_decimal(entry[270], 270) or Decimal(0), _int(entry.get(271), 271)))
         if entry.get(269) in ("0", "1") and 55 in entry and 270 in entry:
             deleted = entry.get(279) == "2"
             out.setdefault(entry[55], []).append(BookChange(
@@ -375,7 +380,7 @@ def decode_incremental(m: FixMessage) -> dict[str, list[BookChange]]:
         if tag in (279, 269, 55, 270, 271):
             entry[tag] = value
     flush()
-    return out
+    return out, trades
 
 
 def encode_market_data_reject(req_id: str, reason: str, text: str) -> Pairs:

@@ -6,6 +6,7 @@ strategies only read. Pure: no clocks, no I/O.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,14 +24,61 @@ class VenueScore:
     children: int = 0
 
 
+FLOW_BUCKET_NS = 1_000_000_000
+"""Queue depletion is learned as shares traded per second at each venue."""
+FLOW_HISTORY = 300
+"""Seconds of history kept per venue and symbol."""
+FLOW_MIN_SAMPLES = 20
+"""Fewer completed seconds than this and the history is not used yet."""
+
+
+class _TradedVolume:
+    """Shares traded per one-second bucket; empty seconds count (as zero) too."""
+
+    __slots__ = ("bucket", "current", "history")
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket
+        self.current = 0
+        self.history: deque[int] = deque(maxlen=FLOW_HISTORY)
+
+    def add(self, qty: int, now_ns: int) -> None:
+        bucket = now_ns // FLOW_BUCKET_NS
+        if bucket != self.bucket:
+            self.history.append(self.current)
+            self.history.extend([0] * min(bucket - self.bucket - 1, FLOW_HISTORY))
+            self.bucket, self.current = bucket, 0
+        self.current += qty
+
+
 class RoutingContext:
     def __init__(self, dark_pools: Iterable[str] = (), lot_size: int = 100,
                  alpha: float = 0.1) -> None:
         self.alpha = alpha
+        self._traded: dict[tuple[str, str], _TradedVolume] = {}
         self.scores: dict[str, VenueScore] = {}
         pools = sorted(dark_pools)
         self.dark = DarkAllocator(pools, lot_size=lot_size) if pools else None
         """Learned dark liquidity; None when no dark pool is configured."""
+
+    def observe_traded(self, venue: str, symbol: str, qty: int, now_ns: int) -> None:
+        """Shares a venue reported traded in ``symbol`` (its market data trades)."""
+        key = (venue, symbol)
+        if key not in self._traded:
+            self._traded[key] = _TradedVolume(now_ns // FLOW_BUCKET_NS)
+        self._traded[key].add(qty, now_ns)
+
+    def traded_so_far(self, venue: str, symbol: str) -> int:
+        """Shares seen traded in the history kept (for monitoring and tests)."""
+        volume = self._traded.get((venue, symbol))
+        return 0 if volume is None else sum(volume.history) + volume.current
+
+    def traded_per_second(self, venue: str, symbol: str) -> list[int] | None:
+        """The learned history of shares traded per second, or None while too short."""
+        volume = self._traded.get((venue, symbol))
+        if volume is None or len(volume.history) < FLOW_MIN_SAMPLES:
+            return None
+        return list(volume.history)
 
     def score(self, venue: str) -> VenueScore:
         return self.scores.get(venue) or VenueScore()

@@ -7,8 +7,9 @@ Departures, by design of this router:
 - The paper's multi-venue optimum may post more in total than the order needs
   (oversizing); the router never works more than the parent's quantity, so the passive
   legs are scaled into what the marketable leg leaves.
-- Queue depletion over the horizon is taken as exponential with the visible queue as its
-  mean until depletion is learned from history.
+- Queue depletion over the horizon (one second) is learned from the shares each venue
+  reports traded (its market data); until there is enough history it is taken as
+  exponential with the visible queue as its mean.
 IOC and market orders cannot rest: they are swept.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import replace
 from sor_daemon.domain import OrdType, TimeInForce
 from sor_daemon.market import ConsolidatedBook, within_limit
 from sor_daemon.routing.cont_kukanov import (
+    Empirical,
     Exponential,
     VenueQuote,
     multi_venue_optimum,
@@ -42,6 +44,18 @@ class OptimalPlacement:
     name = "optimal-placement"
     code = 1006
 
+    @staticmethod
+    def depletion(context: RoutingContext, venue: str, symbol: str,
+                  queue: int) -> Exponential | Empirical:
+        """How much of the queue at ``venue`` trades away over the horizon: learned from
+        the shares it reports traded per second once there is enough history (plus
+        one share so the distribution is never degenerate at zero), else exponential
+        with the visible queue as its mean."""
+        history = context.traded_per_second(venue, symbol)
+        if history is not None and any(history):
+            return Empirical(tuple(float(q) + 1.0 for q in history))
+        return Exponential(max(queue, 100))
+
     def plan(self, request: RouteRequest, market: ConsolidatedBook,
              venues: Mapping[str, VenueState], now_ns: int,
              context: RoutingContext) -> list[ChildPlan]:
@@ -59,7 +73,8 @@ class OptimalPlacement:
         overfill = half_spread + max(max(rebates.values()), 0.0) + 0.001
         names = sorted(posts)
         quotes = [VenueQuote(posts[n].size, taker_fee, rebates[n],
-                             Exponential(max(posts[n].size, 100))) for n in names]
+                             self.depletion(context, n, request.symbol, posts[n].size))
+                  for n in names]
         size = request.qty
         if len(quotes) == 1:
             take, limit_qty = single_venue_optimum(

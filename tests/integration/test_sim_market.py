@@ -37,6 +37,9 @@ async def test_daemon_rebuilds_every_venue_book_from_w_and_x_under_background_fl
                 assert [(lv.price, lv.size) for lv in book.bids] == bids, (venue, symbol)
                 assert [(lv.price, lv.size) for lv in book.asks] == asks, (venue, symbol)
         assert sim.model.fundamental("AAPL") != Decimal("190.00")
+        # The trades in the X messages reached the routing context (learned depletion).
+        context = stack.daemon.engine.context
+        assert sum(context.traded_so_far(v, s) for v in sim.lit for s in config.symbols) > 0
 
 
 class Collector:
@@ -60,6 +63,9 @@ class Collector:
 
     def venue_book(self, book: VenueBook) -> None:
         self.books.append(book)
+
+    def venue_trades(self, venue: str, symbol: str, qty: int) -> None:
+        pass
 
     def venue_problem(self, venue: str, problem: str, detail: str) -> None:
         self.problems.append((problem, detail))

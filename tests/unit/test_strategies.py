@@ -240,3 +240,23 @@ def test_optimal_placement_splits_take_and_post_by_the_closed_form():
     # An IOC cannot rest: it is swept.
     assert all(c.tif is IOC for c in STRATEGIES["optimal-placement"].plan(
         request(1000), books, one, 0, RoutingContext()))
+
+
+def test_queue_depletion_is_learned_from_traded_volume():
+    from sor_daemon.routing.cont_kukanov import Empirical, Exponential
+    from sor_daemon.routing.placement import OptimalPlacement
+
+    second = 1_000_000_000
+    context = RoutingContext()
+    for t in range(30):
+        context.observe_traded("XNAS", "AAPL", 500 + t, t * second + 1)
+    history = context.traded_per_second("XNAS", "AAPL")
+    assert history is not None and len(history) == 29 and history[:2] == [500, 501]
+    assert isinstance(OptimalPlacement.depletion(context, "XNAS", "AAPL", 2000), Empirical)
+    # Too little history: the visible queue stands in.
+    assert isinstance(OptimalPlacement.depletion(context, "ARCX", "AAPL", 2000), Exponential)
+    # Quiet seconds are history too (nothing traded is information).
+    context.observe_traded("ARCX", "AAPL", 100, 0)
+    context.observe_traded("ARCX", "AAPL", 100, 25 * second)
+    context.observe_traded("ARCX", "AAPL", 100, 26 * second)
+    assert context.traded_per_second("ARCX", "AAPL") == [100] + [0] * 24 + [100]
