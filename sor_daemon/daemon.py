@@ -15,11 +15,12 @@ from prometheus_client import start_http_server
 
 from connectors.fix_venue import FixVenueConnector
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import ExecType, OrdStatus
+from sor_daemon.domain import ExecType
 from sor_daemon.engine import (
     Action,
     Anomaly,
     CancelChild,
+    ChildAcked,
     Decision,
     Engine,
     IdSource,
@@ -151,11 +152,7 @@ class Daemon:
     def venue_execution(self, venue: str, report: ExecutionReport) -> None:
         now = time.time_ns()
         FIX_MESSAGES.labels("in", venue, "8").inc()
-        if report.exec_type is ExecType.NEW:
-            child = self.engine.child(report.cl_ord_id)
-            if child is not None and child.status is OrdStatus.PENDING_NEW:
-                CHILD_ACK_LATENCY.labels(venue).observe((now - child.sent_ns) / 1e9)
-        elif report.exec_type is ExecType.TRADE:
+        if report.exec_type is ExecType.TRADE:
             FILLS.labels(venue).inc()
             FILLED_SHARES.labels(venue).inc(report.last_qty)
         self._execute(self.engine.venue_execution(venue, report, now))
@@ -214,6 +211,8 @@ class Daemon:
                     self.log.error("anomaly", reason=reason, detail=detail)
                 case Decision():
                     self._log_decision(action)
+                case ChildAcked(venue=venue, latency_ns=latency):
+                    CHILD_ACK_LATENCY.labels(venue).observe(latency / 1e9)
 
     def _log_decision(self, decision: Decision) -> None:
         """One event per routing decision: every venue considered, and what was sent."""

@@ -87,6 +87,14 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildAcked:
+    """A venue acknowledged a child: how long it took (for the latency metric)."""
+
+    venue: str
+    latency_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something that must never happen did, or a counterparty sent nonsense."""
 
@@ -94,7 +102,7 @@ class Anomaly:
     detail: str
 
 
-Action = SendChild | CancelChild | ToOms | Anomaly | Decision
+Action = SendChild | CancelChild | ToOms | Anomaly | Decision | ChildAcked
 
 
 class IdSource:
@@ -142,9 +150,6 @@ class Engine:
 
     def parent(self, session: str, cl_ord_id: str) -> ParentOrder | None:
         return self._parents.get((session, cl_ord_id))
-
-    def child(self, cl_ord_id: str) -> ChildOrder | None:
-        return self._children.get(cl_ord_id)
 
     def open_parents(self) -> list[ParentOrder]:
         return list({id(p): p for p in self._parents.values() if not p.is_terminal}.values())
@@ -199,7 +204,6 @@ class Engine:
         assert parent is not None
         return self._begin_pending(parent, PendingRequest(
             is_replace=False, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
-            prior_status=parent.status,
         ), now_ns)
 
     def replace_order(self, session: str, fields: ReplaceFields, now_ns: int) -> list[Action]:
@@ -215,7 +219,7 @@ class Engine:
                                         CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, terms.text)]
         return self._begin_pending(parent, PendingRequest(
             is_replace=True, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
-            qty=terms.qty, price=terms.price, prior_status=parent.status,
+            qty=terms.qty, price=terms.price,
         ), now_ns)
 
     def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
@@ -284,7 +288,9 @@ class Engine:
             case ExecType.NEW:
                 if child.status is OrdStatus.PENDING_NEW:
                     self._move(child, OrdStatus.NEW, actions)
-                    self.context.child_acked(venue, (now_ns - child.sent_ns) / 1e6)
+                    latency = now_ns - child.sent_ns
+                    self.context.child_acked(venue, latency / 1e6)
+                    actions.append(ChildAcked(venue, latency))
                 self._acknowledge(child.parent, actions)
                 if child.tif is TimeInForce.DAY:
                     # A resting child no longer blocks routing what nothing works.
@@ -374,7 +380,7 @@ class Engine:
         if any(c.tif is not TimeInForce.DAY or c.status is OrdStatus.PENDING_NEW
                or c.cancel_ids for c in live):
             return []
-        qty = parent.leaves_qty - sum(c.leaves_qty for c in live)
+        qty = parent.leaves_qty - parent.working_qty
         if qty <= 0:
             return []
         request = RouteRequest(

@@ -102,7 +102,6 @@ class PendingRequest:
     orig_cl_ord_id: str
     qty: int = 0
     price: Decimal | None = None
-    prior_status: OrdStatus = OrdStatus.NEW
 
 
 @dataclass(slots=True, eq=False)

@@ -16,6 +16,7 @@ from connectors.sim.exchange import (
     ClientOrder,
     MarketDataReject,
     Outbound,
+    client_report,
     refuse_amend,
     reject_new,
 )
@@ -30,7 +31,6 @@ from sor_daemon.domain import (
 from sor_daemon.intake import Rejection, VenueRules, validate_new_order
 from sor_daemon.messages import (
     CancelFields,
-    ExecutionReport,
     NewOrderFields,
     StatusFields,
     refusal_report,
@@ -137,22 +137,10 @@ class DarkVenue:
         return [self._report(entry, ExecType.TRADE, last_qty=fill.qty, last_px=price,
                              commission=self.pool.fee(fill.qty))]
 
-    def _report(self, entry: ClientOrder, exec_type: ExecType, *, cl_ord_id: str | None = None,
-                orig_cl_ord_id: str | None = None, last_qty: int = 0,
-                last_px: Decimal | None = None, text: str | None = None,
-                commission: Decimal | None = None) -> Outbound:
-        order = entry.order
-        return Outbound(entry.session, ExecutionReport(
-            order_id=entry.order_id, cl_ord_id=cl_ord_id or entry.cl_ord_id,
-            exec_id=self._next("E"), exec_type=exec_type, ord_status=entry.status,
-            symbol=order.symbol, side=order.side, order_qty=order.qty,
-            leaves_qty=entry.leaves_qty, cum_qty=entry.cum_qty,
-            avg_px=entry.notional / entry.cum_qty if entry.cum_qty else Decimal(0),
-            ord_type=order.ord_type, price=order.price, tif=order.tif,
-            orig_cl_ord_id=orig_cl_ord_id, last_qty=last_qty, last_px=last_px,
-            last_mkt=self.name if last_qty else None, text=text, commission=commission,
-            liquidity=LiquidityInd.REMOVED if last_qty else None,
-        ))
+    def _report(self, entry: ClientOrder, exec_type: ExecType, **fields: object) -> Outbound:
+        if fields.get("last_qty"):
+            fields["liquidity"] = LiquidityInd.REMOVED  # a dark fill takes the contra side
+        return client_report(entry, self._next("E"), self.name, exec_type, **fields)
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
         return reject_new(session, self._next("E"), fields, rejection)

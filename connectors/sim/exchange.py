@@ -119,6 +119,25 @@ def refuse_amend(session: str, client: ClientOrder | None, cl_ord_id: str,
     return None
 
 
+def client_report(client: ClientOrder, exec_id: str, venue: str, exec_type: ExecType, *,
+                  cl_ord_id: str | None = None, orig_cl_ord_id: str | None = None,
+                  last_qty: int = 0, last_px: Decimal | None = None, text: str | None = None,
+                  commission: Decimal | None = None,
+                  liquidity: LiquidityInd | None = None) -> Outbound:
+    """A simulated venue's ExecutionReport on one of its client orders."""
+    order = client.order
+    return Outbound(client.session, ExecutionReport(
+        order_id=client.order_id, cl_ord_id=cl_ord_id or client.cl_ord_id, exec_id=exec_id,
+        exec_type=exec_type, ord_status=client.status, symbol=order.symbol, side=order.side,
+        order_qty=client.qty, leaves_qty=client.leaves_qty, cum_qty=client.cum_qty,
+        avg_px=client.notional / client.cum_qty if client.cum_qty else Decimal(0),
+        ord_type=order.ord_type, price=client.price, tif=order.tif,
+        orig_cl_ord_id=orig_cl_ord_id, last_qty=last_qty, last_px=last_px,
+        last_mkt=venue if last_qty else None, text=text, commission=commission,
+        liquidity=liquidity,
+    ))
+
+
 def reject_new(session: str, exec_id: str, fields: NewOrderFields,
                rejection: Rejection) -> Outbound:
     return Outbound(session, refusal_report(exec_id, fields.cl_ord_id, rejection.reason,
@@ -453,35 +472,8 @@ class SimExchange:
                 out.append(Outbound(sub.session, Increment(sub.req_id, symbol, changes, trades)))
         return out
 
-    def _report(self, client: ClientOrder, exec_type: ExecType, *, cl_ord_id: str | None = None,
-                orig_cl_ord_id: str | None = None, last_qty: int = 0,
-                last_px: Decimal | None = None, text: str | None = None,
-                commission: Decimal | None = None,
-                liquidity: LiquidityInd | None = None) -> Outbound:
-        order = client.order
-        return Outbound(client.session, ExecutionReport(
-            order_id=client.order_id,
-            cl_ord_id=cl_ord_id or client.cl_ord_id,
-            exec_id=self._next("E"),
-            exec_type=exec_type,
-            ord_status=client.status,
-            symbol=order.symbol,
-            side=order.side,
-            order_qty=client.qty,
-            leaves_qty=client.leaves_qty,
-            cum_qty=client.cum_qty,
-            avg_px=client.notional / client.cum_qty if client.cum_qty else Decimal(0),
-            ord_type=order.ord_type,
-            price=client.price,
-            tif=order.tif,
-            orig_cl_ord_id=orig_cl_ord_id,
-            last_qty=last_qty,
-            last_px=last_px,
-            last_mkt=self.name if last_qty else None,
-            text=text,
-            commission=commission,
-            liquidity=liquidity,
-        ))
+    def _report(self, client: ClientOrder, exec_type: ExecType, **fields: object) -> Outbound:
+        return client_report(client, self._next("E"), self.name, exec_type, **fields)
 
     def _reject(self, session: str, fields: NewOrderFields, rejection: Rejection) -> Outbound:
         return reject_new(session, self._next("E"), fields, rejection)

@@ -57,6 +57,18 @@ class SessionSpec:
         return f"{BEGIN_STRING}:{self.sender_comp_id}->{self.target_comp_id}"
 
 
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
+                     interval: float = 0.01) -> bool:
+    """Poll ``predicate`` on the loop until it holds or ``timeout`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
 def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | None) -> str:
     lines = [
         "[DEFAULT]",
@@ -257,19 +269,11 @@ class FixEndpoint:
                 found.logon()
 
     async def wait_logged_out(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._logged_on and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        return not self._logged_on
+        return await wait_until(lambda: not self._logged_on, timeout)
 
     async def wait_logged_on(self, session: str | None = None, timeout: float = 10.0) -> bool:
         names = [session] if session else self.sessions
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not all(n in self._logged_on for n in names) and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        return all(n in self._logged_on for n in names)
+        return await wait_until(lambda: all(n in self._logged_on for n in names), timeout)
 
     def send(self, session: str, msg_type: str, pairs: Pairs) -> bool:
         """Send from the loop; False (nothing stored or sent) while the session is down."""

@@ -19,6 +19,7 @@ from connectors.sim.runner import build_venues, run_clock
 from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig, load_market
 from sor_daemon.daemon import Daemon
+from sor_daemon.fix.endpoint import wait_until
 from sor_daemon.oms_client import OmsClient
 from tests.conftest import DEFAULT_MARKET, default_config
 
@@ -35,15 +36,6 @@ class Stack:
     def sim(self) -> SimMarket:
         return self.venues[0].market
 
-
-async def wait_until(predicate, timeout: float = 10.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 @contextlib.asynccontextmanager
