@@ -42,8 +42,6 @@ from sor_daemon.metrics import (
     CHILD_ACK_LATENCY,
     CHILD_ORDERS,
     DECISION_LATENCY,
-    FILLED_SHARES,
-    FILLS,
     FIX_MESSAGES,
     PARENT_ORDERS,
     REJECTS,
@@ -152,9 +150,6 @@ class Daemon:
     def venue_execution(self, venue: str, report: ExecutionReport) -> None:
         now = time.time_ns()
         FIX_MESSAGES.labels("in", venue, "8").inc()
-        if report.exec_type is ExecType.TRADE:
-            FILLS.labels(venue).inc()
-            FILLED_SHARES.labels(venue).inc(report.last_qty)
         self._execute(self.engine.venue_execution(venue, report, now))
 
     def venue_cancel_reject(self, venue: str, reject: CancelReject) -> None:
@@ -188,10 +183,10 @@ class Daemon:
                             order.cl_ord_id, "venue session is down", time.time_ns()))
                         continue
                     if decision_started is not None:
-                        DECISION_LATENCY.observe(
+                        DECISION_LATENCY.labels(child.parent.strategy).observe(
                             (time.perf_counter_ns() - decision_started) / 1e9)
                         decision_started = None
-                    CHILD_ORDERS.labels(venue).inc()
+                    CHILD_ORDERS.labels(venue, child.parent.strategy).inc()
                     FIX_MESSAGES.labels("out", venue, "D").inc()
                     self.log.info("child_routed", parent=child.parent.cl_ord_id,
                                   strategy=child.parent.strategy, venue=venue,
