@@ -1,4 +1,5 @@
-"""A venue reached over FIX 4.4: one quickfix initiator session, translation only."""
+"""A venue, or a broker reaching venues, over FIX 4.4: one quickfix initiator session,
+translation only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 import time
 
 from connectors.base import VenueEvents
-from sor_daemon.config import VenueConfig
+from sor_daemon.config import SessionConfig, VenueConfig
 from sor_daemon.domain import Side
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
@@ -16,11 +17,10 @@ from sor_daemon.messages import CancelOrder, NewOrder
 
 
 class FixVenueConnector:
-    def __init__(self, config: VenueConfig, symbols: list[str], events: VenueEvents,
+    def __init__(self, config: SessionConfig, symbols: list[str], events: VenueEvents,
                  log_dir: str | None = None) -> None:
         self.name = config.name
         self._symbols = symbols
-        self._depth = config.market_depth
         self._events = events
         spec = SessionSpec(
             sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
@@ -31,7 +31,11 @@ class FixVenueConnector:
         self._md_ids = itertools.count(1)
         self._books: dict[str, VenueBook] = {}
         """This venue's book per symbol, as built from its W snapshot and X increments."""
-        self._kind = config.kind
+        self._depth = config.market_depth if isinstance(config, VenueConfig) else 0
+        """Book levels to subscribe to: lit venues only (dark pools and brokers publish
+        nothing)."""
+        if isinstance(config, VenueConfig) and config.kind == "dark":
+            self._depth = 0
         self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
                                     log_dir=log_dir, on_error=self._on_error)
 
@@ -65,7 +69,7 @@ class FixVenueConnector:
     # ------------------------------------------------------- quickfix events
 
     def on_logon(self, session: str) -> None:
-        if self._kind == "lit":  # dark pools publish nothing
+        if self._depth:
             self.endpoint.send(session, "V", codec.encode_market_data_request(
                 f"{self.name}-MD{next(self._md_ids)}", self._symbols, self._depth))
         self._events.venue_session(self.name, True)

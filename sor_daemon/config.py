@@ -66,6 +66,10 @@ class LogConfig(Strict):
 
 class RoutingConfig(Strict):
     default_strategy: str = "best-price"
+    passive_child_ttl_ms: Annotated[int, Field(strict=True, ge=0, le=3_600_000)] = 5_000
+    """A child posted at the touch (behind the parent's limit) is withdrawn after this
+    long and its quantity routed again with fresh market data; 0: it stays until the
+    market moves away from it."""
 
     @field_validator("default_strategy")
     @classmethod
@@ -79,30 +83,47 @@ class SymbolConfig(Strict):
     tick_size: PositivePrice = Decimal("0.01")
 
 
-class VenueConfig(Strict):
-    """One venue the daemon connects to as a FIX initiator."""
+VenueName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
 
-    name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
-    kind: Literal["lit", "dark"] = "lit"
-    """Dark pools publish no market data; lit venues are subscribed to on logon."""
+
+class SessionConfig(Strict):
+    """A FIX session the daemon dials as an initiator (a venue or a broker)."""
+
+    name: VenueName
     host: Host = "127.0.0.1"
     port: Port
     sender_comp_id: CompID = "SOR"
     target_comp_id: CompID
     heartbeat_seconds: Seconds = 30
     reconnect_seconds: Seconds = 1
+    expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
+    """Until acknowledgements are measured: breaks price ties, the quicker route first."""
+
+
+class VenueConfig(SessionConfig):
+    """One venue the daemon connects to directly."""
+
+    kind: Literal["lit", "dark"] = "lit"
+    """Dark pools publish no market data; lit venues are subscribed to on logon."""
     market_depth: Annotated[int, Field(strict=True, ge=1, le=50)] = 5
     taker_fee: Annotated[Decimal, Field(ge=-1, le=1)] = Decimal("0")
     """Per share paid for taking liquidity here (negative: a rebate); routing costs."""
     maker_rebate: Annotated[Decimal, Field(ge=-1, le=1)] = Decimal("0")
     """Per share earned for adding liquidity here (negative: a fee)."""
-    expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
-    """Breaks price ties: the quicker venue first."""
     min_qty: Annotated[int, Field(strict=True, ge=0)] = 0
     """A dark pool's minimum execution size; dark children are never smaller."""
     max_quote_age_ms: Annotated[int, Field(strict=True, ge=0)] = 0
     """A book not updated for this long is stale and not routed to; 0: never stale (for
     feeds that publish only on change, as the simulator's do)."""
+
+
+class BrokerConfig(SessionConfig):
+    """A broker: one FIX session that reaches several venues (ExDestination (100) names
+    the venue on each child), for a commission on top of the venue's own fees."""
+
+    commission_per_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0")
+    venues: Annotated[list[VenueName], Field(min_length=1)]
+    """The configured venues this broker reaches."""
 
 
 class SimConfig(Strict):
@@ -117,14 +138,16 @@ class SorConfig(Strict):
     routing: RoutingConfig = RoutingConfig()
     symbols: Annotated[dict[Symbol, SymbolConfig], Field(min_length=1)]
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
+    brokers: list[BrokerConfig] = []
     sim: SimConfig | None = None
     """Present when the venues are the bundled simulator (`sor-daemon sim`)."""
 
     @model_validator(mode="wrap")
     @classmethod
     def _unique_venues(cls, data: Any, handler: Any) -> SorConfig:
-        """Venue names and FIX sessions must be unique; reported with every other error."""
-        duplicates = _duplicate_venues(data)
+        """Venue and broker names and FIX sessions must be unique, and brokers must reach
+        configured venues; reported with every other error."""
+        duplicates = _duplicate_sessions(data) + _unknown_broker_venues(data)
         try:
             config = handler(data)
         except ValidationError as exc:
@@ -140,30 +163,49 @@ class SorConfig(Strict):
         return next(v for v in self.venues if v.name == name)
 
 
-def _duplicate_venues(data: Any) -> list[InitErrorDetails]:
-    venues = data.get("venues") if isinstance(data, dict) else None
-    if not isinstance(venues, list):
+def _duplicate_sessions(data: Any) -> list[InitErrorDetails]:
+    if not isinstance(data, dict):
         return []
     errors: list[InitErrorDetails] = []
-    seen: dict[tuple[Any, ...], int] = {}
-    for i, venue in enumerate(venues):
-        if not isinstance(venue, dict):
-            continue
-        name = venue.get("name")
-        session = (venue.get("sender_comp_id", "SOR"), venue.get("target_comp_id"))
-        for key, field, what in (
-            (("name", name), "name", f"venue name {name!r}"),
-            (("session", *session), "target_comp_id",
-             f"FIX session {session[0]}->{session[1]}"),
-        ):
-            if None in key:
+    seen: dict[tuple[Any, ...], str] = {}
+    for section in ("venues", "brokers"):
+        entries = data.get(section)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
                 continue
-            if key in seen:
+            name = entry.get("name")
+            session = (entry.get("sender_comp_id", "SOR"), entry.get("target_comp_id"))
+            for key, field, what in (
+                (("name", name), "name", f"name {name!r}"),
+                (("session", *session), "target_comp_id",
+                 f"FIX session {session[0]}->{session[1]}"),
+            ):
+                if None in key:
+                    continue
+                if key in seen:
+                    errors.append(InitErrorDetails(
+                        type=PydanticCustomError("duplicate", "duplicate {what} (also {other})",
+                                                 {"what": what, "other": seen[key]}),
+                        loc=(section, i, field), input=entry.get(field)))
+                seen.setdefault(key, f"{section}[{i}]")
+    return errors
+
+
+def _unknown_broker_venues(data: Any) -> list[InitErrorDetails]:
+    if not isinstance(data, dict) or not isinstance(data.get("brokers"), list):
+        return []
+    venues = data.get("venues")
+    known = {v.get("name") for v in venues if isinstance(v, dict)} if isinstance(
+        venues, list) else set()
+    errors: list[InitErrorDetails] = []
+    for i, broker in enumerate(data["brokers"]):
+        reached = broker.get("venues") if isinstance(broker, dict) else None
+        for j, venue in enumerate(reached if isinstance(reached, list) else []):
+            if isinstance(venue, str) and venue not in known:
                 errors.append(InitErrorDetails(
-                    type=PydanticCustomError("duplicate", "duplicate {what} (also venues[{other}])",
-                                             {"what": what, "other": seen[key]}),
-                    loc=("venues", i, field), input=venue.get(field)))
-            seen.setdefault(key, i)
+                    type=PydanticCustomError("unknown_venue", "unknown venue; venues: {known}",
+                                             {"known": ", ".join(sorted(map(str, known)))}),
+                    loc=("brokers", i, "venues", j), input=venue))
     return errors
 
 

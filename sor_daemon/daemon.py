@@ -8,6 +8,7 @@ engine's actions through the adapters, counting and logging as it goes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
@@ -48,7 +49,11 @@ from sor_daemon.metrics import (
     SESSION_UP,
     UNDELIVERED,
 )
+from sor_daemon.routing.routes import Broker
 from sor_daemon.routing.strategy import VenueState
+
+TICK_SECONDS = 0.1
+"""How often the engine's timers are looked at."""
 
 
 def id_prefix(now_ns: int) -> str:
@@ -74,14 +79,18 @@ class Daemon:
             default_strategy=config.routing.default_strategy,
             ids=IdSource(id_prefix(time.time_ns())),
             send_pending_new=config.oms.send_pending_new,
+            brokers=[Broker(b.name, b.commission_per_share, b.expected_latency_ms,
+                            frozenset(b.venues)) for b in config.brokers],
+            passive_ttl_ns=config.routing.passive_child_ttl_ms * 1_000_000,
         )
         log_dir = config.log.fix_message_dir
         self.gateway = OmsGateway(config.oms, self, log_dir)
         self.connectors = {
             v.name: FixVenueConnector(v, list(config.symbols), self, log_dir)
-            for v in config.venues
+            for v in [*config.venues, *config.brokers]
         }
         self._metrics_server = None
+        self._ticker: asyncio.Future[None] | None = None
         for venue in self.connectors:
             SESSION_UP.labels(venue).set(0)
         SESSION_UP.labels("oms").set(0)
@@ -94,6 +103,7 @@ class Daemon:
         for connector in self.connectors.values():
             await connector.start()
         await self.gateway.start()
+        self._ticker = asyncio.ensure_future(self._tick())
         self.log.info("daemon_started", oms_port=self.config.oms.port,
                       venues=list(self.connectors), metrics=f"{metrics.host}:{metrics.port}")
 
@@ -101,6 +111,10 @@ class Daemon:
         """Stop intake first, then log out of every venue."""
         self.log.info("daemon_stopping", open_parents=len(self.engine.open_parents()))
         await self.gateway.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         await asyncio.gather(*(c.stop() for c in self.connectors.values()))
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
@@ -113,6 +127,18 @@ class Daemon:
             await stop.wait()
         finally:
             await self.stop()
+
+    async def _tick(self) -> None:
+        """Timers: passive children past their time to live."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                actions = self.engine.tick(time.time_ns())
+                if actions:
+                    self._execute(actions)
+            except Exception as exc:  # a timer must keep running; the bug is counted
+                ANOMALIES.labels("timer_error").inc()
+                self.log.exception("timer_failed", error=repr(exc))
 
     # ------------------------------------------------------------ OMS events
 

@@ -38,6 +38,7 @@ from sor_daemon.messages import (
 from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
 from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
+from sor_daemon.routing.routes import Broker
 from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState
 
 
@@ -84,6 +85,8 @@ class Decision:
     qty: int
     candidates: tuple[Candidate, ...]
     children: tuple[ChildPlan, ...]
+    routes: tuple[str, ...] = ()
+    """The route each child took: its venue, or ``BROKER>VENUE``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class ChildAcked:
     """A venue acknowledged a child: how long it took (for the latency metric)."""
 
     venue: str
+    """The child's route: its venue, or ``BROKER>VENUE``."""
     latency_ns: int
 
 
@@ -124,14 +128,23 @@ class Engine:
         default_strategy: str,
         ids: IdSource,
         send_pending_new: bool = False,
+        brokers: Sequence[Broker] = (),
+        passive_ttl_ns: int = 0,
     ) -> None:
-        """``venues``: their state (fees, latency, staleness), or just name -> kind."""
+        """``venues``: their state (fees, latency, staleness), or just name -> kind;
+        ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
+        the touch rests before it is withdrawn and routed again (0: until the market
+        moves away from it)."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
                   else [VenueState(name, kind, False) for name, kind in venues.items()])
         self._venues = {v.name: replace(v, up=False) for v in states}
-        self.context = RoutingContext(v.name for v in states if v.kind == "dark")
+        self.context = RoutingContext((v.name for v in states if v.kind == "dark"),
+                                      brokers=brokers)
+        for name in self._venues:
+            self.context.routes.direct_up[name] = False
+        self._passive_ttl_ns = passive_ttl_ns
         self._default_strategy = default_strategy
         self._strategy_codes = {code: s.name for code, s in STRATEGIES_BY_CODE.items()}
         self._ids = ids
@@ -238,13 +251,31 @@ class Engine:
     # -------------------------------------------------------------- venue side
 
     def venue_session(self, venue: str, up: bool, now_ns: int) -> list[Action]:
-        state = self._venues.get(venue)
-        if state is None:
+        """A venue's or a broker's session came up or went down. A venue is routable
+        while its own session or a broker reaching it is up (its book comes only from its
+        own session)."""
+        routes = self.context.routes
+        if venue not in self._venues and venue not in routes.brokers:
             return [Anomaly("unknown_venue", f"session event for unknown venue {venue!r}")]
-        self._venues[venue] = replace(state, up=up)
-        if not up:
+        if not routes.set_up(venue, up) and not up:
             self.market.drop_venue(venue)
+        for name, state in self._venues.items():
+            self._venues[name] = replace(state, up=routes.reachable(name))
         return []
+
+    def tick(self, now_ns: int) -> list[Action]:
+        """Time passed: passive children past their time to live are withdrawn; once the
+        cancel is confirmed their quantity is routed again with fresh market data."""
+        actions: list[Action] = []
+        for passive in self._passive.values():
+            for child in list(passive):
+                if child.is_terminal or child.cancel_ids or child.parent.pending is not None:
+                    passive.discard(child)
+                elif (child.expires_ns is not None and child.expires_ns <= now_ns
+                      and child.status is not OrdStatus.PENDING_NEW):
+                    passive.discard(child)
+                    self._cancel_child(child, actions)
+        return actions
 
     def venue_book(self, book: VenueBook, now_ns: int = 0) -> list[Action]:
         """A venue's new book. A child posted at the touch there that the market has moved
@@ -273,7 +304,7 @@ class Engine:
         child = self._children.get(report.cl_ord_id)
         if child is None and report.orig_cl_ord_id:
             child = self._children.get(report.orig_cl_ord_id)
-        if child is None or child.venue != venue:
+        if child is None or child.session != venue:
             return [Anomaly("unknown_child",
                             f"{venue} report for unknown order {report.cl_ord_id!r}")]
         if report.exec_type is ExecType.TRADE:
@@ -289,8 +320,8 @@ class Engine:
                 if child.status is OrdStatus.PENDING_NEW:
                     self._move(child, OrdStatus.NEW, actions)
                     latency = now_ns - child.sent_ns
-                    self.context.child_acked(venue, latency / 1e6)
-                    actions.append(ChildAcked(venue, latency))
+                    self.context.child_acked(child.route, latency / 1e6)
+                    actions.append(ChildAcked(child.route, latency))
                 self._acknowledge(child.parent, actions)
                 if child.tif is TimeInForce.DAY:
                     # A resting child no longer blocks routing what nothing works.
@@ -304,13 +335,14 @@ class Engine:
                 self._move(child, target, actions)
                 if unsolicited and child.cum_qty < child.qty:
                     # An IOC miss or a venue-side cancel: look elsewhere for the residual.
-                    child.parent.exhausted_venues.add(venue)
+                    child.parent.exhausted_venues.add(child.venue)
                     if report.text:
-                        child.parent.text = f"{venue}: {report.text}"
+                        child.parent.text = f"{child.route}: {report.text}"
             case ExecType.REJECTED:
                 self._move(child, OrdStatus.REJECTED, actions)
-                child.parent.exhausted_venues.add(venue)
-                child.parent.text = f"{venue} rejected: {report.text or 'no reason given'}"
+                child.parent.exhausted_venues.add(child.venue)
+                child.parent.text = (f"{child.route} rejected: "
+                                     f"{report.text or 'no reason given'}")
             case ExecType.PENDING_CANCEL | ExecType.PENDING_NEW | ExecType.ORDER_STATUS:
                 pass
             case _:
@@ -326,7 +358,7 @@ class Engine:
         """Tell the routing context how a finished child did."""
         self.context.child_done(
             child.venue, self._venues[child.venue].kind == "dark", child.qty, child.cum_qty,
-            child.status is OrdStatus.REJECTED)
+            child.status is OrdStatus.REJECTED, child.via)
 
     def venue_cancel_reject(self, venue: str, reject: CancelReject, now_ns: int) -> list[Action]:
         child = self._children.get(reject.orig_cl_ord_id) or self._children.get(reject.cl_ord_id)
@@ -355,7 +387,7 @@ class Engine:
         actions: list[Action] = []
         self._move(child, OrdStatus.REJECTED, actions)
         child.parent.exhausted_venues.add(child.venue)
-        child.parent.text = f"{child.venue}: {reason}"
+        child.parent.text = f"{child.route}: {reason}"
         self._learn(child)
         return actions + self._after_child(child.parent, now_ns)
 
@@ -394,25 +426,34 @@ class Engine:
             decision = self._decision(parent, request, plans)
             return [decision] if live else [decision, *self._end_unplaceable(parent)]
         actions: list[Action] = []
+        routes: list[str] = []
         for plan in plans:
+            route = self.context.best_route(plan.venue,
+                                            self._venues[plan.venue].expected_latency_ms)
             child = ChildOrder(
                 cl_ord_id=self._ids.next("C"), parent=parent, venue=plan.venue,
                 symbol=parent.symbol, side=parent.side, ord_type=plan.ord_type,
                 price=plan.price, tif=plan.tif, qty=plan.qty, sent_ns=now_ns,
+                via=route.via if route is not None else None,
             )
             parent.children[child.cl_ord_id] = child
             self._children[child.cl_ord_id] = child
-            actions.append(SendChild(plan.venue, NewOrder(
+            routes.append(child.route)
+            actions.append(SendChild(child.session, NewOrder(
                 child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
-                child.price, child.tif, min_qty=plan.min_qty), child))
+                child.price, child.tif, ex_destination=child.venue if child.via else None,
+                min_qty=plan.min_qty), child))
             if plan.tif is TimeInForce.DAY and plan.price != parent.price:
-                # Posted at the touch, not at the limit: follow the market (`venue_book`).
+                # Posted at the touch, not at the limit: follow the market (`venue_book`)
+                # and, past its time to live, look again (`tick`).
+                if self._passive_ttl_ns:
+                    child.expires_ns = now_ns + self._passive_ttl_ns
                 self._passive.setdefault(parent.symbol, set()).add(child)
-        actions.append(self._decision(parent, request, plans))
+        actions.append(self._decision(parent, request, plans, tuple(routes)))
         return actions
 
     def _decision(self, parent: ParentOrder, request: RouteRequest,
-                  plans: list[ChildPlan]) -> Decision:
+                  plans: list[ChildPlan], routes: tuple[str, ...] = ()) -> Decision:
         books = self.market.venue_books(parent.symbol)
         candidates = []
         for name, venue in self._venues.items():
@@ -423,7 +464,8 @@ class Engine:
                 name, venue.kind, venue.up, name in request.exhausted,
                 levels[0].price if levels else None, levels[0].size if levels else 0,
                 score.fill_rate, score.ack_latency_ms))
-        return Decision(parent, parent.strategy, request.qty, tuple(candidates), tuple(plans))
+        return Decision(parent, parent.strategy, request.qty, tuple(candidates), tuple(plans),
+                        routes)
 
     def _end_unplaceable(self, parent: ParentOrder) -> list[Action]:
         actions: list[Action] = []
@@ -543,7 +585,7 @@ class Engine:
         child.cancel_ids.append(cancel_id)
         self._children[cancel_id] = child
         self._move(child, OrdStatus.PENDING_CANCEL, actions)
-        actions.append(CancelChild(child.venue, CancelOrder(
+        actions.append(CancelChild(child.session, CancelOrder(
             cancel_id, child.cl_ord_id, child.symbol, child.side, child.qty)))
 
     def _resolve_pending(self, parent: ParentOrder, now_ns: int) -> list[Action]:

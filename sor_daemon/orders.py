@@ -177,10 +177,24 @@ class ChildOrder(_Stateful):
     cum_qty: int = 0
     venue_order_id: str = ""
     cancel_ids: list[str] = field(default_factory=list)
+    via: str | None = None
+    """The broker carrying it to ``venue``; None when sent on the venue's own session."""
+    expires_ns: int | None = None
+    """When a passive child is withdrawn and its quantity routed again (`Engine.tick`)."""
 
     @property
     def key(self) -> str:
         return self.cl_ord_id
+
+    @property
+    def session(self) -> str:
+        """The connector it was sent through: its broker, or its venue."""
+        return self.via or self.venue
+
+    @property
+    def route(self) -> str:
+        """The venue, or ``BROKER>VENUE`` (scorecards and metrics)."""
+        return self.venue if self.via is None else f"{self.via}>{self.venue}"
 
     @property
     def leaves_qty(self) -> int:

@@ -50,8 +50,8 @@ def default_config_data() -> dict[str, Any]:
         data = tomllib.load(fh)
     data["oms"]["port"] = free_port()
     data["metrics"]["port"] = free_port()
-    for venue in data["venues"]:
-        venue["port"] = free_port()
+    for session in [*data["venues"], *data.get("brokers", [])]:
+        session["port"] = free_port()
     return data
 
 

@@ -9,6 +9,7 @@ import time
 
 import structlog
 
+from connectors.sim.broker import SimBroker, broker_of
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig
@@ -21,8 +22,8 @@ def build_market(config: SorConfig, market: MarketConfig, start_ns: int = 0) -> 
 
 
 def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
-    """One simulated venue per venue of the daemon config, on the port it dials, all
-    sharing one simulated market."""
+    """One simulated venue per venue of the daemon config and one simulated broker per
+    broker, on the ports it dials, all sharing one simulated market."""
     log = structlog.get_logger("sim")
     sim = build_market(config, market, time.monotonic_ns())
     venues = []
@@ -37,6 +38,20 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
             log.error("sim_message_failed", venue=name, session=session, error=repr(exc))
 
         venues.append(SimVenue(venue.name, sim, specs, config.log.fix_message_dir, on_error))
+    for broker in config.brokers:
+        specs = [
+            SessionSpec(sender_comp_id=broker.target_comp_id, target_comp_id=member,
+                        port=broker.port, heartbeat_seconds=broker.heartbeat_seconds)
+            for member in dict.fromkeys([broker.sender_comp_id, *market.members])
+        ]
+
+        def on_broker_error(session: str, raw: str, exc: Exception,
+                            name: str = broker.name) -> None:
+            log.error("sim_message_failed", broker=name, session=session, error=repr(exc))
+
+        venues.append(SimBroker(broker.name, sim, specs, frozenset(broker.venues),
+                                broker.commission_per_share, broker.expected_latency_ms,
+                                config.log.fix_message_dir, on_broker_error))
     return venues
 
 
@@ -51,7 +66,7 @@ async def run_clock(venues: list[SimVenue], stop: asyncio.Event) -> None:
     while not stop.is_set():
         now = time.monotonic_ns()
         for name, outbound in sim.step(now):
-            by_name[name].send([outbound])
+            by_name[broker_of(outbound.session) or name].send([outbound])
         for name, venue in by_name.items():
             is_down = sim.is_down(name, now)
             if is_down != (name in down):

@@ -11,12 +11,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sor_daemon.routing.dark_allocator import DarkAllocator
+from sor_daemon.routing.routes import (
+    LATENCY_COST_PER_MS,
+    MISS_COST,
+    Broker,
+    Route,
+    Routes,
+    route_key,
+)
 
 
 @dataclass(slots=True)
 class VenueScore:
     """Exponentially weighted statistics of one venue's children (weight ``alpha`` on the
-    newest). Fill rate starts optimistic (1.0) so that a new venue is tried."""
+    newest). Fill rate starts optimistic (1.0) so that a new venue is tried. A route
+    through a broker (``BROKER>VENUE``) has its own ack latency and reject rate; fill
+    rate is the venue's, whichever route carried the child."""
 
     fill_rate: float = 1.0
     reject_rate: float = 0.0
@@ -53,8 +63,9 @@ class _TradedVolume:
 
 class RoutingContext:
     def __init__(self, dark_pools: Iterable[str] = (), lot_size: int = 100,
-                 alpha: float = 0.1) -> None:
+                 alpha: float = 0.1, brokers: Iterable[Broker] = ()) -> None:
         self.alpha = alpha
+        self.routes = Routes(brokers)
         self._traded: dict[tuple[str, str], _TradedVolume] = {}
         self.scores: dict[str, VenueScore] = {}
         pools = sorted(dark_pools)
@@ -90,13 +101,28 @@ class RoutingContext:
             (1 - self.alpha) * score.ack_latency_ms + self.alpha * latency_ms)
 
     def child_done(self, venue: str, dark: bool, sent: int, filled: int,
-                   rejected: bool) -> None:
-        """A child ended: ``filled`` of ``sent`` shares (IOC misses and rejects count)."""
-        score = self.scores.setdefault(venue, VenueScore())
+                   rejected: bool, via: str | None = None) -> None:
+        """A child ended: ``filled`` of ``sent`` shares (IOC misses and rejects count);
+        ``via`` the broker that carried it."""
         a = self.alpha
-        score.children += 1
-        score.reject_rate = (1 - a) * score.reject_rate + a * (1.0 if rejected else 0.0)
+        route = self.scores.setdefault(route_key(venue, via), VenueScore())
+        route.children += 1
+        route.reject_rate = (1 - a) * route.reject_rate + a * (1.0 if rejected else 0.0)
         if sent > 0 and not rejected:
+            score = self.scores.setdefault(venue, VenueScore())
             score.fill_rate = (1 - a) * score.fill_rate + a * (filled / sent)
         if dark and not rejected and self.dark is not None:
             self.dark.observe(venue, sent, filled)
+
+    def best_route(self, venue: str, expected_latency_ms: float) -> Route | None:
+        """The cheapest live route to ``venue`` (see `routes`), or None when none is up."""
+        best: Route | None = None
+        fill_rate = self.score(venue).fill_rate
+        for via, commission, expected in self.routes.options(venue, expected_latency_ms):
+            score = self.score(route_key(venue, via))
+            latency = score.ack_latency_ms or expected
+            cost = (float(commission) + LATENCY_COST_PER_MS * latency
+                    + MISS_COST * (1.0 - fill_rate + score.reject_rate))
+            if best is None or cost < best.cost:
+                best = Route(venue, via, cost)
+        return best

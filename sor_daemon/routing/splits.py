@@ -22,6 +22,7 @@ from decimal import Decimal
 from sor_daemon.domain import OrdType, TimeInForce
 from sor_daemon.market import ConsolidatedBook, within_limit
 from sor_daemon.routing.context import RoutingContext
+from sor_daemon.routing.routes import MISS_COST
 from sor_daemon.routing.strategy import (
     ChildPlan,
     RouteRequest,
@@ -84,16 +85,11 @@ class Sweep:
         return [_ioc(venue, qty, worst) for venue, (qty, worst) in taken.items()]
 
 
-LATENCY_COST_PER_MS = 0.0001
-"""Per share per millisecond of acknowledgement latency: the price can move meanwhile."""
-MISS_COST = 0.01
-"""Per share not filled where it was sent: the residual must go again, a tick later."""
-
-
 class CostBased(Sweep):
     """The sweep, with the venues at each price ranked by estimated all-in cost per share:
-    taker fee (less rebate) + a latency penalty on the measured acknowledgement latency +
-    the opportunity cost of the venue's measured miss rate. Price priority is kept, so
+    taker fee (less rebate) + the cost of the cheapest route there (`routes`: broker
+    commission, a latency penalty on the measured acknowledgement latency, the
+    opportunity cost of measured misses and rejects). Price priority is kept, so
     cost never buys a trade-through; it decides which venues take each price first and
     so adapts as venues fill better or worse (scorecards in `RoutingContext`)."""
 
@@ -103,10 +99,8 @@ class CostBased(Sweep):
     @staticmethod
     def venue_rank(venue: VenueState, context: RoutingContext) -> tuple:
         """Estimated all-in cost per share beyond the price (a ranking, so float)."""
-        score = context.score(venue.name)
-        latency = score.ack_latency_ms or venue.expected_latency_ms
-        miss = 1.0 - score.fill_rate + score.reject_rate
-        return (float(venue.taker_fee) + LATENCY_COST_PER_MS * latency + MISS_COST * miss,)
+        route = context.best_route(venue.name, venue.expected_latency_ms)
+        return (float(venue.taker_fee) + (route.cost if route is not None else MISS_COST),)
 
 
 class DarkFirst:

@@ -39,11 +39,11 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(market: MarketConfig | None = None,
-                        clock: bool = False) -> AsyncIterator[Stack]:
+async def running_stack(market: MarketConfig | None = None, clock: bool = False,
+                        config: SorConfig | None = None) -> AsyncIterator[Stack]:
     """The whole stack on loopback; ``clock`` runs the simulated market's clock (prices,
     background flow, dark pool arrivals, outages) as `sor-daemon sim` does."""
-    config = default_config()
+    config = config or default_config()
     market = market or load_market(DEFAULT_MARKET, config)
     venues = build_venues(config, market)
     for venue in venues:

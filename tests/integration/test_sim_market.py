@@ -144,7 +144,9 @@ async def test_venue_outage_drops_the_session_and_the_daemon_reconnects():
     async with running_stack(market, clock=True) as stack:
         xnas = stack.daemon.connectors["XNAS"]
         assert await wait_until(lambda: not xnas.up, 5), "XNAS never went down"
-        assert stack.daemon.engine.venues["XNAS"].up is False
+        engine = stack.daemon.engine
+        assert engine.context.routes.direct_up["XNAS"] is False
+        assert "XNAS" not in engine.market.venue_books("AAPL"), "its book is dropped"
         # While XNAS is away (it quotes the best offer), orders go elsewhere.
         order = stack.oms.new_order("AAPL", Side.BUY, 100, OrdType.LIMIT, Decimal("190.05"),
                                     TimeInForce.IOC)

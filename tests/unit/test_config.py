@@ -214,8 +214,12 @@ def test_empty_symbols_table(tmp_path: Path) -> None:
 
 
 def test_duplicate_venue_name_names_both_indexes(tmp_path: Path) -> None:
-    line = only_problem(tmp_path, edited('name = "ARCX"', 'name = "XNAS"'))
-    assert line == "venues[1].name: duplicate venue name 'XNAS' (also venues[0])"
+    problems = problems_of(tmp_path, edited('name = "ARCX"', 'name = "XNAS"'))
+    assert problems == [
+        "venues[1].name: duplicate name 'XNAS' (also venues[0])",
+        # ...and the broker that reaches ARCX now names a venue that is gone.
+        "brokers[0].venues[1]: unknown venue; venues: BATX, DARKA, DARKB, XNAS (got 'ARCX')",
+    ]
 
 
 def test_duplicate_fix_session_names_both_indexes(tmp_path: Path) -> None:
@@ -236,8 +240,9 @@ def test_duplicate_venue_lines_start_with_their_path(tmp_path: Path) -> None:
     text = edited(ARCX_TARGET, 'target_comp_id = "XNAS"', text)
     problems = problems_of(tmp_path, text)
     assert problems == [
-        "venues[1].name: duplicate venue name 'XNAS' (also venues[0])",
+        "venues[1].name: duplicate name 'XNAS' (also venues[0])",
         "venues[1].target_comp_id: duplicate FIX session SOR->XNAS (also venues[0])",
+        "brokers[0].venues[1]: unknown venue; venues: BATX, DARKA, DARKB, XNAS (got 'ARCX')",
     ]
 
 
@@ -278,7 +283,8 @@ def test_duplicates_are_reported_with_field_problems(tmp_path: Path) -> None:
     text = edited('name = "ARCX"', 'name = "XNAS"')
     text = edited("port = 9881", "port = 0", text)
     problems = problems_of(tmp_path, text)
-    assert len(problems) == 2, problems
+    assert [p.split(":")[0] for p in problems] == [
+        "venues[0].port", "venues[1].name", "brokers[0].venues[1]"], problems
 
 
 # --- unreadable files -----------------------------------------------------------------------
@@ -419,3 +425,33 @@ def test_a_scenario_error_names_its_field(tmp_path: Path, old: str, new: str,
     with pytest.raises(ConfigError) as info:
         load_market(tmp_path / "normal.toml", config)
     assert any(line.startswith(prefix) for line in info.value.problems), info.value.problems
+
+
+# --- brokers (the shipped config's BRKA) --------------------------------------------------
+
+BROKER_VENUES = 'venues = ["XNAS", "ARCX", "DARKA", "DARKB"]'
+
+
+def test_shipped_broker_loads() -> None:
+    broker = load_config(ROOT / "config" / "sor.toml").brokers[0]
+    assert (broker.name, broker.venues, str(broker.commission_per_share),
+            broker.expected_latency_ms) == ("BRKA", ["XNAS", "ARCX", "DARKA", "DARKB"],
+                                            "0.0010", 2.0)
+
+
+def test_broker_reaching_an_unknown_venue(tmp_path: Path) -> None:
+    text = edited(BROKER_VENUES, 'venues = ["XNAS", "NOPE"]')
+    assert only_problem(tmp_path, text) == (
+        "brokers[0].venues[1]: unknown venue; venues: ARCX, BATX, DARKA, DARKB, XNAS "
+        "(got 'NOPE')")
+
+
+def test_broker_named_like_a_venue(tmp_path: Path) -> None:
+    text = edited('name = "BRKA"', 'name = "XNAS"')
+    assert only_problem(tmp_path, text) == (
+        "brokers[0].name: duplicate name 'XNAS' (also venues[0])")
+
+
+def test_broker_without_venues(tmp_path: Path) -> None:
+    assert only_problem(tmp_path, edited(BROKER_VENUES, "venues = []")).startswith(
+        "brokers[0].venues: ")

@@ -27,6 +27,7 @@ from sor_daemon.messages import (
     ReplaceFields,
     StatusFields,
 )
+from sor_daemon.routing.routes import Broker
 
 D = Decimal
 S = "FIX.4.4:SOR->OMS"
@@ -370,3 +371,99 @@ def test_passive_child_follows_its_venue_when_the_market_moves_away():
     again = [a for a in of(rerouted, SendChild) if a.venue == "XNAS"]
     assert again and again[0].order.price == D("190.00")
     assert engine.parent(S, "P1").status is OrdStatus.NEW  # the OMS saw no cancel
+
+
+def test_passive_child_past_its_time_to_live_is_withdrawn_and_routed_again():
+    engine = Engine({"AAPL": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"}, "best-price",
+                    IdSource("T-"), passive_ttl_ns=1_000)
+    for venue in ("XNAS", "ARCX"):
+        engine.venue_session(venue, True, 0)
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300),), 0))
+    engine.venue_book(VenueBook("ARCX", "AAPL", (Level(D("190.00"), 500),),
+                                (Level(D("190.02"), 500),), 0))
+    actions = engine.new_order(S, new(qty="2000", price="190.00", tif="0",
+                                      target_strategy="1006"), 100)
+    posted = [a for a in of(actions, SendChild) if a.order.tif is TimeInForce.DAY
+              and a.order.price != D("190.00")]
+    assert posted, "optimal placement posts behind the limit, at XNAS's 189.99 bid"
+    for send in of(actions, SendChild):
+        engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 200)
+    assert not of(engine.tick(1_099), CancelChild), "not yet: sent at 100, lives 1000 ns"
+    cancels = of(engine.tick(1_100), CancelChild)
+    assert [c.request.orig_cl_ord_id for c in cancels] == [p.order.cl_ord_id for p in posted]
+    assert not of(engine.tick(5_000), CancelChild), "withdrawn once, not again"
+    # The market moved meanwhile: ARCX now bids 190.00 x 900 and XNAS 189.98.
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.98"), 300),),
+                                (Level(D("190.01"), 300),), 1_200), 1_200)
+    send, cancel = posted[0], cancels[0]
+    rerouted = engine.venue_execution(send.venue, venue_report(
+        send, ExecType.CANCELED, OrdStatus.CANCELED, cl_ord_id=cancel.request.cl_ord_id,
+        orig=send.order.cl_ord_id), 1_300)
+    again = of(rerouted, SendChild)
+    assert again and sum(a.order.qty for a in again) == send.order.qty
+    assert engine.parent(S, "P1").status is OrdStatus.NEW  # the OMS saw no cancel
+
+
+def broker_engine() -> Engine:
+    """XNAS direct, DARKA direct, and broker BRKA reaching both for 0.001/share."""
+    engine = Engine({"AAPL": D("0.01")}, {"XNAS": "lit", "DARKA": "dark"}, "best-price",
+                    IdSource("T-"),
+                    brokers=[Broker("BRKA", D("0.001"), 2.0, frozenset({"XNAS", "DARKA"}))])
+    engine.venue_session("BRKA", True, 0)
+    engine.venue_session("XNAS", True, 0)
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300),), 0))
+    return engine
+
+
+def test_direct_session_is_preferred_to_a_broker_charging_commission():
+    engine = broker_engine()
+    [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
+    assert (send.venue, send.order.ex_destination, send.child.route) == ("XNAS", None, "XNAS")
+
+
+def test_venue_reached_only_through_a_broker_gets_exdestination_and_its_reports():
+    engine = broker_engine()
+    assert engine.venues["DARKA"].up, "DARKA's own session is down, BRKA reaches it"
+    actions = engine.new_order(S, new(qty="300", target_strategy="1005"), 1)
+    [dark] = [a for a in of(actions, SendChild) if a.child.venue == "DARKA"]
+    assert (dark.venue, dark.order.ex_destination, dark.child.route) == (
+        "BRKA", "DARKA", "BRKA>DARKA")
+    [decision] = of(actions, Decision)
+    assert "BRKA>DARKA" in decision.routes
+    # Reports come back on the broker's session; the venue's own name is refused.
+    assert of(engine.venue_execution("DARKA", venue_report(dark, ExecType.NEW, OrdStatus.NEW),
+                                     2), Anomaly)
+    engine.venue_execution("BRKA", venue_report(dark, ExecType.NEW, OrdStatus.NEW), 2)
+    fill = reports(engine.venue_execution("BRKA", venue_report(
+        dark, ExecType.TRADE, OrdStatus.FILLED, cum=dark.order.qty, last_qty=dark.order.qty,
+        last_px="190.00"), 3))
+    assert fill[-1].last_qty == dark.order.qty and fill[-1].last_mkt == "DARKA"
+
+
+def test_broker_route_takes_over_when_the_direct_session_drops():
+    engine = broker_engine()
+    engine.venue_session("DARKA", True, 0)
+    [direct] = [a for a in of(engine.new_order(S, new(cl="P1", qty="300",
+                                                      target_strategy="1005"), 1), SendChild)
+                if a.child.venue == "DARKA"]
+    assert direct.venue == "DARKA"
+    engine.venue_session("DARKA", False, 2)
+    [brokered] = [a for a in of(engine.new_order(S, new(cl="P2", qty="300",
+                                                        target_strategy="1005"), 3), SendChild)
+                  if a.child.venue == "DARKA"]
+    assert brokered.venue == "BRKA"
+    engine.venue_session("BRKA", False, 4)
+    assert not engine.venues["DARKA"].up
+
+
+def test_a_slow_rejecting_direct_route_loses_to_the_broker():
+    engine = broker_engine()
+    context = engine.context
+    for _ in range(30):  # the direct session acks in 40 ms and rejects one child in two
+        context.child_acked("XNAS", 40.0)
+        context.child_done("XNAS", False, 100, 0, True)
+        context.child_done("XNAS", False, 100, 100, False)
+    [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
+    assert (send.venue, send.order.ex_destination) == ("BRKA", "XNAS")

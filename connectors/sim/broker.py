@@ -1,0 +1,110 @@
+"""A simulated broker: one FIX acceptor that forwards each order to the simulated venue
+its ExDestination (100) names, and adds its commission to every fill.
+
+Orders reach the venue's book under the key ``BROKER|session``, so the venue's reports
+(now, or later from the market clock) come back here and go out on the broker's own
+session after the broker's latency, which replaces the venue's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+
+from connectors.sim.exchange import Outbound
+from connectors.sim.market import SimMarket
+from connectors.sim.venue import SimVenue
+from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus
+from sor_daemon.fix import codec
+from sor_daemon.fix.codec import FixMessage
+from sor_daemon.fix.endpoint import SessionSpec
+from sor_daemon.messages import CancelReject, ExecutionReport, refusal_report
+
+SEPARATOR = "|"
+"""Between the broker's name and its FIX session in the keys its orders carry."""
+
+
+def broker_of(session_key: str) -> str | None:
+    """The broker an outbound message belongs to, or None for a venue's own session."""
+    name, sep, _ = session_key.partition(SEPARATOR)
+    return name if sep else None
+
+
+class SimBroker(SimVenue):
+    def __init__(self, name: str, market: SimMarket, specs: list[SessionSpec],
+                 venues: frozenset[str], commission: Decimal, latency_ms: float,
+                 log_dir: str | None = None,
+                 on_error: Callable[[str, str, Exception], None] | None = None) -> None:
+        super().__init__(name, market, specs, log_dir, on_error)
+        self.venues = venues
+        self.commission = commission
+        self._latency = latency_ms / 1e3
+        self._destinations: dict[str, str] = {}
+        """ClOrdID (and cancel/replace ClOrdID) -> the venue holding the order."""
+        self._exec_ids = itertools.count(1)
+
+    def on_logout(self, session: str) -> None:
+        pass  # no market data subscriptions; orders stay at their venues
+
+    def on_message(self, session: str, message: FixMessage) -> None:
+        market, key = self.market, f"{self.name}{SEPARATOR}{session}"
+        match message.msg_type:
+            case "D":
+                fields = codec.decode_new_order(message)
+                venue = fields.ex_destination
+                if venue not in self.venues or market.is_down(venue, market.now_ns):
+                    why = (f"{venue} is unavailable (simulated outage)" if venue in self.venues
+                           else f"{self.name} does not reach {venue!r}; it reaches "
+                           f"{', '.join(sorted(self.venues))}" if venue
+                           else f"{self.name} needs ExDestination (100)")
+                    self.send([Outbound(key, refusal_report(
+                        f"{self.name}-R{next(self._exec_ids)}", fields.cl_ord_id,
+                        OrdRejReason.EXCHANGE_CLOSED if venue else OrdRejReason.OTHER, why,
+                        symbol=fields.symbol, side=fields.side))])
+                    return
+                self._destinations[fields.cl_ord_id] = venue
+                out = market.new_order(venue, key, replace(fields, ex_destination=None))
+            case "F" | "G" | "H":
+                decode = {"F": codec.decode_cancel, "G": codec.decode_replace,
+                          "H": codec.decode_status}[message.msg_type]
+                fields = decode(message)
+                orig = getattr(fields, "orig_cl_ord_id", None) or fields.cl_ord_id
+                venue = self._destinations.get(orig or "")
+                if venue is None:
+                    self.send([Outbound(key, self._unknown(message.msg_type, fields))])
+                    return
+                if fields.cl_ord_id:
+                    self._destinations[fields.cl_ord_id] = venue
+                handler = {"F": market.cancel, "G": market.replace,
+                           "H": market.status}[message.msg_type]
+                out = handler(venue, key, fields)
+            case other:
+                self.endpoint.send(session, "j", codec.encode_business_reject(
+                    message.get(34), other, 3, f"{self.name} is a broker: it accepts D, F, G "
+                                               f"and H, and publishes no market data"))
+                return
+        self.send(out)
+
+    def send(self, outbound: list[Outbound]) -> None:
+        """Back to the broker's own FIX session, with the commission on each fill."""
+        super().send([Outbound(item.session.partition(SEPARATOR)[2],
+                               self._charged(item.message)) for item in outbound])
+
+    def _charged(self, message: object) -> object:
+        if isinstance(message, ExecutionReport) and message.last_qty:
+            fee = (message.commission or Decimal(0)) + self.commission * message.last_qty
+            return replace(message, commission=fee)
+        return message
+
+    def _unknown(self, msg_type: str, fields: object) -> ExecutionReport | CancelReject:
+        cl_ord_id = getattr(fields, "cl_ord_id", None) or ""
+        orig = getattr(fields, "orig_cl_ord_id", None) or ""
+        text = f"{self.name}: unknown order {orig or cl_ord_id!r}"
+        if msg_type == "H":
+            return refusal_report(f"{self.name}-R{next(self._exec_ids)}", cl_ord_id,
+                                  OrdRejReason.UNKNOWN_ORDER, text)
+        return CancelReject("NONE", cl_ord_id, orig, OrdStatus.REJECTED,
+                            CxlRejResponseTo.REPLACE if msg_type == "G"
+                            else CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER, text)

@@ -1,0 +1,82 @@
+"""Broker routes and passive-child expiry, through FIX against the simulated market (the
+shipped config's broker BRKA reaches XNAS, ARCX, DARKA and DARKB for 0.001/share)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sor_daemon.config import SorConfig
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.routing.registry import STRATEGIES
+from tests.conftest import default_config_data
+from tests.integration.conftest import Stack, running_stack
+
+pytestmark = pytest.mark.integration
+DARK_FIRST = STRATEGIES["dark-first"].code
+
+
+async def test_dark_pool_down_on_its_own_session_is_reached_through_the_broker(stack: Stack):
+    daemon = stack.daemon
+    [darka] = [v for v in stack.venues if v.name == "DARKA"]
+    darka.set_down(True)  # refuses our session; BRKA still reaches the pool
+    assert await wait_until(lambda: not daemon.connectors["DARKA"].up)
+    assert daemon.engine.venues["DARKA"].up, "reachable through BRKA"
+    order = stack.oms.new_order("AAPL", Side.BUY, 500, OrdType.LIMIT, Decimal("190.05"),
+                                TimeInForce.IOC, ex_destination="DARKA", target_strategy=DARK_FIRST)
+    assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
+    parent = daemon.engine.parent(daemon.gateway.session, order.cl_ord_id)
+    [child] = parent.children.values()
+    assert (child.venue, child.via) == ("DARKA", "BRKA")
+    assert child.status in (OrdStatus.FILLED, OrdStatus.CANCELED), child.status
+    assert all(venue == "DARKA" and px == Decimal("190.005") for _, px, venue in order.fills)
+    # With its own session back, DARKA is reached directly again (no commission).
+    darka.set_down(False)
+    assert await wait_until(lambda: daemon.connectors["DARKA"].up, 10)
+    again = stack.oms.new_order("AAPL", Side.BUY, 500, OrdType.LIMIT, Decimal("190.05"),
+                                TimeInForce.IOC, ex_destination="DARKA", target_strategy=DARK_FIRST)
+    assert await stack.oms.wait_for(lambda: again.is_terminal, 10)
+    parent = daemon.engine.parent(daemon.gateway.session, again.cl_ord_id)
+    assert [c.via for c in parent.children.values()] == [None]
+
+
+async def test_broker_refuses_a_venue_it_does_not_reach(stack: Stack):
+    [broker] = [v for v in stack.venues if v.name == "BRKA"]
+    assert "BATX" not in broker.venues
+    # Straight to the broker's session, as a misconfigured route would send it.
+    connector = stack.daemon.connectors["BRKA"]
+    from sor_daemon.messages import NewOrder
+
+    reports = []
+    stack.daemon.venue_execution = lambda venue, report: reports.append((venue, report))
+    assert connector.submit(NewOrder("BAD1", "AAPL", Side.BUY, 100, OrdType.LIMIT,
+                                     Decimal("190.01"), TimeInForce.IOC, ex_destination="BATX"))
+    assert await wait_until(lambda: reports, 5)
+    venue, report = reports[0]
+    assert venue == "BRKA" and report.ord_status is OrdStatus.REJECTED
+    assert report.text == "BRKA does not reach 'BATX'; it reaches ARCX, DARKA, DARKB, XNAS"
+
+
+async def test_passive_children_are_withdrawn_after_their_time_to_live():
+    data = default_config_data()
+    data["routing"]["passive_child_ttl_ms"] = 300
+    async with running_stack(config=SorConfig.model_validate(data)) as stack:
+        order = stack.oms.new_order("AAPL", Side.BUY, 3000, OrdType.LIMIT, Decimal("190.05"),
+                                    TimeInForce.DAY,
+                                    target_strategy=STRATEGIES["optimal-placement"].code)
+        parent = None
+
+        def refreshed() -> bool:
+            nonlocal parent
+            parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+            return parent is not None and any(
+                c.cancel_ids and c.status is OrdStatus.CANCELED
+                for c in parent.children.values() if c.tif is TimeInForce.DAY)
+
+        assert await wait_until(refreshed, 10), "a resting child was withdrawn"
+        assert not order.is_terminal, "the parent keeps working: the OMS saw no cancel"
+        assert sum(c.leaves_qty for c in parent.children.values()) + parent.cum_qty <= 3000
+        stack.oms.cancel(order)
+        assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
