@@ -116,13 +116,22 @@ class RoutingContext:
 
     def best_route(self, venue: str, expected_latency_ms: float) -> Route | None:
         """The cheapest live route to ``venue`` (see `routes`), or None when none is up."""
-        best: Route | None = None
-        fill_rate = self.score(venue).fill_rate
+        cost, via, found = self.route_cost(venue, expected_latency_ms)
+        return Route(venue, via, cost) if found else None
+
+    def route_cost(self, venue: str, expected_latency_ms: float
+                   ) -> tuple[float, str | None, bool]:
+        """(cost per share, broker or None, whether any route is up) of the cheapest live
+        route to ``venue``; the cost is `MISS_COST` when none is. On the decision path of
+        cost-based routing, so kept lean."""
+        scores = self.scores
+        fill_rate = scores[venue].fill_rate if venue in scores else 1.0
+        best_cost, best_via, found = MISS_COST, None, False
         for via, commission, expected in self.routes.options(venue, expected_latency_ms):
-            score = self.score(route_key(venue, via))
-            latency = score.ack_latency_ms or expected
-            cost = (float(commission) + LATENCY_COST_PER_MS * latency
-                    + MISS_COST * (1.0 - fill_rate + score.reject_rate))
-            if best is None or cost < best.cost:
-                best = Route(venue, via, cost)
-        return best
+            score = scores.get(venue if via is None else route_key(venue, via))
+            latency, rejects = (score.ack_latency_ms, score.reject_rate) if score else (0.0, 0.0)
+            cost = (float(commission) + LATENCY_COST_PER_MS * (latency or expected)
+                    + MISS_COST * (1.0 - fill_rate + rejects))
+            if not found or cost < best_cost:
+                best_cost, best_via, found = cost, via, True
+        return best_cost, best_via, found

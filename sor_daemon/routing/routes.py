@@ -15,6 +15,7 @@ from decimal import Decimal
 
 LATENCY_COST_PER_MS = 0.0001
 """Dollars per share per millisecond of acknowledgement latency (the market moves)."""
+ZERO = Decimal(0)
 MISS_COST = 0.01
 """Dollars per share of a miss or reject: about one tick of re-routing, at worst."""
 
@@ -77,9 +78,9 @@ class Routes:
     def options(self, venue: str, expected_latency_ms: float) -> list[tuple[str | None, Decimal,
                                                                           float]]:
         """Every live route to ``venue``: (broker or None, commission, expected latency)."""
-        found: list[tuple[str | None, Decimal, float]] = []
-        if self.direct_up.get(venue, True):
-            found.append((None, Decimal(0), expected_latency_ms))
-        found += [(b.name, b.commission, expected_latency_ms + b.expected_latency_ms)
-                  for b in self.brokers.values() if b.up and venue in b.venues]
+        found: list[tuple[str | None, Decimal, float]] = (
+            [(None, ZERO, expected_latency_ms)] if self.direct_up.get(venue, True) else [])
+        if self.brokers:
+            found += [(b.name, b.commission, expected_latency_ms + b.expected_latency_ms)
+                      for b in self.brokers.values() if b.up and venue in b.venues]
         return found

@@ -22,7 +22,6 @@ from decimal import Decimal
 from sor_daemon.domain import OrdType, TimeInForce
 from sor_daemon.market import ConsolidatedBook, within_limit
 from sor_daemon.routing.context import RoutingContext
-from sor_daemon.routing.routes import MISS_COST
 from sor_daemon.routing.strategy import (
     ChildPlan,
     RouteRequest,
@@ -99,8 +98,8 @@ class CostBased(Sweep):
     @staticmethod
     def venue_rank(venue: VenueState, context: RoutingContext) -> tuple:
         """Estimated all-in cost per share beyond the price (a ranking, so float)."""
-        route = context.best_route(venue.name, venue.expected_latency_ms)
-        return (float(venue.taker_fee) + (route.cost if route is not None else MISS_COST),)
+        return (float(venue.taker_fee)
+                + context.route_cost(venue.name, venue.expected_latency_ms)[0],)
 
 
 class DarkFirst:
