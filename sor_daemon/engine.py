@@ -99,6 +99,31 @@ class ChildAcked:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildFilled:
+    """A fill applied to a child and its parent (for the execution monitor)."""
+
+    child: ChildOrder
+    qty: int
+    price: Decimal
+    commission: Decimal | None
+    """What the venue or broker charged for it (Commission, 12), if it said."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildEnded:
+    """A child reached a final state."""
+
+    child: ChildOrder
+
+
+@dataclass(frozen=True, slots=True)
+class ParentEnded:
+    """A parent reached a final state (filled, canceled, rejected, expired)."""
+
+    parent: ParentOrder
+
+
+@dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something that must never happen did, or a counterparty sent nonsense."""
 
@@ -106,7 +131,8 @@ class Anomaly:
     detail: str
 
 
-Action = SendChild | CancelChild | ToOms | Anomaly | Decision | ChildAcked
+Action = (SendChild | CancelChild | ToOms | Anomaly | Decision | ChildAcked | ChildFilled
+          | ChildEnded | ParentEnded)
 
 
 class IdSource:
@@ -350,12 +376,13 @@ class Engine:
                                        f"{venue} ExecType {report.exec_type.name} for "
                                        f"{child.cl_ord_id}"))
         if child.is_terminal:
-            self._learn(child)
+            self._learn(child, actions)
             actions += self._after_child(child.parent, now_ns)
         return actions
 
-    def _learn(self, child: ChildOrder) -> None:
-        """Tell the routing context how a finished child did."""
+    def _learn(self, child: ChildOrder, actions: list[Action]) -> None:
+        """Tell the routing context (and the monitor) how a finished child did."""
+        actions.append(ChildEnded(child))
         self.context.child_done(
             child.venue, self._venues[child.venue].kind == "dark", child.qty, child.cum_qty,
             child.status is OrdStatus.REJECTED, child.via)
@@ -388,7 +415,7 @@ class Engine:
         self._move(child, OrdStatus.REJECTED, actions)
         child.parent.exhausted_venues.add(child.venue)
         child.parent.text = f"{child.route}: {reason}"
-        self._learn(child)
+        self._learn(child, actions)
         return actions + self._after_child(child.parent, now_ns)
 
     # ---------------------------------------------------------------- internals
@@ -524,6 +551,7 @@ class Engine:
             self._move(parent, OrdStatus.PARTIALLY_FILLED, actions)
         actions.append(self._report(parent, ExecType.TRADE, last_qty=qty, last_px=price,
                                     last_mkt=child.venue))
+        actions.append(ChildFilled(child, qty, price, report.commission))
         if parent.status is OrdStatus.FILLED and parent.pending is not None:
             request, parent.pending = parent.pending, None
             actions.append(self._cancel_reject(
@@ -622,6 +650,9 @@ class Engine:
             order.transition(target)
         except IllegalTransition as exc:
             actions.append(Anomaly("illegal_transition", str(exc)))
+            return
+        if isinstance(order, ParentOrder) and order.is_terminal:
+            actions.append(ParentEnded(order))
 
     @staticmethod
     def _as_order(parent: ParentOrder) -> NewOrder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,18 @@ from sor_daemon.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.engine import Anomaly, CancelChild, Decision, Engine, IdSource, SendChild, ToOms
+from sor_daemon.engine import (
+    Anomaly,
+    CancelChild,
+    ChildEnded,
+    ChildFilled,
+    Decision,
+    Engine,
+    IdSource,
+    ParentEnded,
+    SendChild,
+    ToOms,
+)
 from sor_daemon.market import Level, VenueBook
 from sor_daemon.messages import (
     CancelFields,
@@ -176,7 +188,7 @@ def test_fill_racing_a_cancel_wins_and_the_cancel_is_refused_too_late():
         send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="189.90"), 4)
     [trade] = reports(actions)
     assert trade.ord_status is OrdStatus.FILLED
-    [refusal] = [a.message for a in actions if isinstance(a.message, CancelReject)]
+    [refusal] = [a.message for a in of(actions, ToOms) if isinstance(a.message, CancelReject)]
     assert refusal.reason is CxlRejReason.TOO_LATE_TO_CANCEL
     assert engine.parent(S, "P1").cum_qty == 100
 
@@ -467,3 +479,21 @@ def test_a_slow_rejecting_direct_route_loses_to_the_broker():
         context.child_done("XNAS", False, 100, 100, False)
     [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
     assert (send.venue, send.order.ex_destination) == ("BRKA", "XNAS")
+
+
+def test_monitor_events_for_fills_child_and_parent_ends():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
+    engine.venue_execution("XNAS", venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    report = venue_report(send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100,
+                          last_px="190.01")
+    actions = engine.venue_execution("XNAS", replace(report, commission=D("0.30")), 3)
+    [filled] = of(actions, ChildFilled)
+    assert (filled.child is send.child, filled.qty, filled.price, filled.commission) == (
+        True, 100, D("190.01"), D("0.30"))
+    [ended] = of(actions, ChildEnded)
+    assert ended.child.status is OrdStatus.FILLED
+    [done] = of(actions, ParentEnded)
+    assert done.parent.status is OrdStatus.FILLED and done.parent.cum_qty == 100
+    # A parent refused at intake never existed: no end event for it.
+    assert not of(engine.new_order(S, new(cl="P9", symbol="NOPE"), 4), ParentEnded)
