@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench-book bench-decision clean
+.PHONY: demo run test lint check-config bench-book bench-decision clean prometheus-check \
+        prometheus
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +26,20 @@ run: $(STAMP)
 	trap 'kill -TERM $$sim 2>/dev/null; wait $$sim' EXIT INT TERM; \
 	$(BIN)/sor-daemon run --config $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(BIN)/python -m pytest -q
+
+# The real-Prometheus test needs prometheus and promtool: Debian's package, installed
+# when missing and apt-get is there (as root, or through sudo); otherwise that test skips.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing Prometheus (Debian package) for the real-Prometheus test..."; \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	      || echo "could not install Prometheus: tests/integration/test_prometheus.py will skip"; \
+	  else echo "no apt-get: tests/integration/test_prometheus.py will skip"; fi; }
 
 bench-book: $(STAMP)
 	$(BIN)/python -m benchmarks.book
@@ -39,6 +52,9 @@ lint: $(STAMP)
 
 check-config: $(STAMP)
 	$(BIN)/sor-daemon check-config $(CONFIG)
+
+prometheus-check:  # promtool (Debian: apt-get install prometheus) on deploy/prometheus
+	cd deploy/prometheus && promtool check config prometheus.yml && promtool check rules alerts.yml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

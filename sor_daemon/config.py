@@ -58,6 +58,14 @@ class MetricsConfig(Strict):
     port: Port = 9464
 
 
+class MonitorConfig(Strict):
+    records: str | None = "var/tca.jsonl"
+    """Where every fill, markout and finished parent is appended as a JSON line (for
+    `sor-daemon tca`), relative to the working directory; empty: nowhere."""
+    scorecard_window_s: Annotated[int, Field(strict=True, ge=1, le=86_400)] = 300
+    """The rolling window of the venue scorecards."""
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     fix_message_dir: str | None = None
@@ -134,6 +142,7 @@ class SimConfig(Strict):
 class SorConfig(Strict):
     oms: OmsConfig = OmsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    monitor: MonitorConfig = MonitorConfig()
     log: LogConfig = LogConfig()
     routing: RoutingConfig = RoutingConfig()
     symbols: Annotated[dict[Symbol, SymbolConfig], Field(min_length=1)]

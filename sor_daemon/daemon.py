@@ -10,21 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
 
+import orjson
 import structlog
 from prometheus_client import start_http_server
 
 from connectors.fix_venue import FixVenueConnector
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import ExecType
+from sor_daemon.domain import ExecType, OrdStatus
 from sor_daemon.engine import (
     Action,
     Anomaly,
     CancelChild,
     ChildAcked,
+    ChildEnded,
+    ChildFilled,
     Decision,
     Engine,
     IdSource,
+    ParentEnded,
     SendChild,
     ToOms,
 )
@@ -41,17 +48,41 @@ from sor_daemon.messages import (
 from sor_daemon.metrics import (
     ANOMALIES,
     CHILD_ACK_LATENCY,
+    CHILD_FILL_LATENCY,
     CHILD_ORDERS,
+    CHILD_REJECTS,
+    CHILD_SHARES,
     DECISION_LATENCY,
+    FILL_SLIPPAGE,
+    FILLED_SHARES,
+    FILLS,
     FIX_MESSAGES,
+    KILL_SWITCH,
+    MARKOUT,
+    PARENT_ACK_LATENCY,
+    PARENT_DONE,
     PARENT_ORDERS,
+    PARENT_SHORTFALL,
+    PARENT_SLIPPAGE,
+    PRICE_IMPROVEMENT,
     REJECTS,
+    SCORE_ACK_LATENCY,
+    SCORE_FILL_RATE,
+    SCORE_MARKOUT,
+    SCORE_REJECT_RATE,
+    SCORE_SLIPPAGE,
     SESSION_UP,
     UNDELIVERED,
+    VENUE_OUTAGES,
 )
+from sor_daemon.monitor import ExecutionMonitor, Record, to_json
+from sor_daemon.orders import ParentOrder
 from sor_daemon.routing.routes import Broker
 from sor_daemon.routing.strategy import VenueState
 
+FIRST_REPORTS = frozenset({ExecType.NEW, ExecType.TRADE, ExecType.REJECTED,
+                           ExecType.CANCELED})
+"""The report that ends a parent's acknowledgement wait, whichever comes first."""
 TICK_SECONDS = 0.1
 """How often the engine's timers are looked at."""
 
@@ -94,6 +125,17 @@ class Daemon:
         for venue in self.connectors:
             SESSION_UP.labels(venue).set(0)
         SESSION_UP.labels("oms").set(0)
+        KILL_SWITCH.set(0)
+        self.monitor = ExecutionMonitor(config.monitor.scorecard_window_s)
+        self._records: IO[bytes] | None = None
+        self._scored_ns = 0
+        self._received: dict[int, int] = {}
+        """Parents awaiting their first report to the OMS: id(parent) -> perf_counter_ns
+        when their order arrived (parent ack latency)."""
+        self._up: set[str] = set()
+        """Venue and broker sessions logged on (an outage is a drop from up)."""
+        self._filled_children: set[str] = set()
+        """Children that have had a fill (child fill latency is to the first)."""
 
     # -------------------------------------------------------------- lifecycle
 
@@ -103,6 +145,10 @@ class Daemon:
         for connector in self.connectors.values():
             await connector.start()
         await self.gateway.start()
+        if self.config.monitor.records:
+            path = Path(self.config.monitor.records)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._records = path.open("ab")
         self._ticker = asyncio.ensure_future(self._tick())
         self.log.info("daemon_started", oms_port=self.config.oms.port,
                       venues=list(self.connectors), metrics=f"{metrics.host}:{metrics.port}")
@@ -116,6 +162,9 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await asyncio.gather(*(c.stop() for c in self.connectors.values()))
+        if self._records is not None:
+            self._records.close()
+            self._records = None
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -129,13 +178,20 @@ class Daemon:
             await self.stop()
 
     async def _tick(self) -> None:
-        """Timers: passive children past their time to live."""
+        """Timers: passive children past their time to live; scorecards and the record
+        file every second."""
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                actions = self.engine.tick(time.time_ns())
+                now = time.time_ns()
+                actions = self.engine.tick(now)
                 if actions:
                     self._execute(actions)
+                if now - self._scored_ns >= 1_000_000_000:
+                    self._scored_ns = now
+                    self._export_scorecards(now)
+                    if self._records is not None:
+                        self._records.flush()
             except Exception as exc:  # a timer must keep running; the bug is counted
                 ANOMALIES.labels("timer_error").inc()
                 self.log.exception("timer_failed", error=repr(exc))
@@ -148,6 +204,9 @@ class Daemon:
         parent = self.engine.parent(session, fields.cl_ord_id)
         if parent is not None and parent.created_ns == now:
             PARENT_ORDERS.labels(parent.strategy).inc()
+            self._received[id(parent)] = received
+            self.monitor.parent_arrived(parent.order_id, parent.strategy, parent.symbol,
+                                        parent.side, parent.qty, parent.arrival_mid, now)
         self._execute(actions, decision_started=received)
 
     def cancel_order(self, session: str, fields: CancelFields) -> None:
@@ -169,6 +228,10 @@ class Daemon:
     # ---------------------------------------------------------- venue events
 
     def venue_session(self, venue: str, up: bool) -> None:
+        if not up and venue in self._up:
+            VENUE_OUTAGES.labels(venue).inc()
+            self.monitor.venue_down(venue, time.time_ns())
+        (self._up.add if up else self._up.discard)(venue)
         SESSION_UP.labels(venue).set(1 if up else 0)
         self.log.info("venue_session_up" if up else "venue_session_down", venue=venue)
         self._execute(self.engine.venue_session(venue, up, time.time_ns()))
@@ -185,9 +248,15 @@ class Daemon:
         self._execute(self.engine.venue_cancel_reject(venue, reject, time.time_ns()))
 
     def venue_book(self, book: VenueBook) -> None:
-        actions = self.engine.venue_book(book, time.time_ns())
+        now = time.time_ns()
+        actions = self.engine.venue_book(book, now)
         if actions:
             self._execute(actions)
+        mid = self.engine.market.nbbo(book.symbol).mid
+        if mid is not None:
+            for markout in self.monitor.quote(book.symbol, mid, now):
+                MARKOUT.labels(markout.route, markout.horizon).observe(markout.markout_bps)
+                self._record(markout)
 
     def venue_trades(self, venue: str, symbol: str, qty: int) -> None:
         self.engine.context.observe_traded(venue, symbol, qty, time.monotonic_ns())
@@ -212,7 +281,8 @@ class Daemon:
                         DECISION_LATENCY.labels(child.parent.strategy).observe(
                             (time.perf_counter_ns() - decision_started) / 1e9)
                         decision_started = None
-                    CHILD_ORDERS.labels(venue, child.parent.strategy).inc()
+                    CHILD_ORDERS.labels(child.route, child.parent.strategy).inc()
+                    CHILD_SHARES.labels(child.route).inc(child.qty)
                     FIX_MESSAGES.labels("out", venue, "D").inc()
                     self.log.info("child_routed", parent=child.parent.cl_ord_id,
                                   strategy=child.parent.strategy, venue=venue,
@@ -234,6 +304,68 @@ class Daemon:
                     self._log_decision(action)
                 case ChildAcked(venue=venue, latency_ns=latency):
                     CHILD_ACK_LATENCY.labels(venue).observe(latency / 1e9)
+                    self.monitor.child_acked(venue, latency / 1e9, time.time_ns())
+                case ChildFilled():
+                    self._fill(action)
+                case ChildEnded(child=child):
+                    self._filled_children.discard(child.cl_ord_id)
+                    rejected = child.status is OrdStatus.REJECTED
+                    if rejected:
+                        CHILD_REJECTS.labels(child.route).inc()
+                    self.monitor.child_ended(child.route, child.qty, child.cum_qty, rejected,
+                                             time.time_ns())
+                case ParentEnded(parent=parent):
+                    self._parent_ended(parent)
+
+    # --------------------------------------------------------------- monitor
+
+    def _fill(self, filled: ChildFilled) -> None:
+        child, now = filled.child, time.time_ns()
+        route, strategy = child.route, child.parent.strategy
+        FILLS.labels(route, strategy).inc()
+        FILLED_SHARES.labels(route).inc(filled.qty)
+        first = child.cl_ord_id not in self._filled_children
+        if first:
+            self._filled_children.add(child.cl_ord_id)
+            CHILD_FILL_LATENCY.labels(route).observe((now - child.sent_ns) / 1e9)
+        nbbo = self.engine.market.nbbo(child.symbol)
+        record = self.monitor.fill(
+            child.parent.order_id, route, filled.qty, filled.price,
+            filled.commission or Decimal(0), nbbo.bid.price if nbbo.bid else None,
+            nbbo.ask.price if nbbo.ask else None, child.sent_ns if first else None, now)
+        if record.slippage_bps is not None:
+            FILL_SLIPPAGE.labels(route).observe(record.slippage_bps)
+        if record.price_improvement_bps is not None:
+            PRICE_IMPROVEMENT.labels(route).observe(record.price_improvement_bps)
+        self._record(record)
+
+    def _parent_ended(self, parent: ParentOrder) -> None:
+        PARENT_DONE.labels(parent.strategy, parent.status.name.lower()).inc()
+        record = self.monitor.parent_ended(
+            parent.order_id, parent.status.name.lower(), parent.cum_qty, parent.notional,
+            self.engine.market.nbbo(parent.symbol).mid, time.time_ns())
+        if record is None:
+            return
+        if record.arrival_slippage_bps is not None:
+            PARENT_SLIPPAGE.labels(parent.strategy).observe(record.arrival_slippage_bps)
+        if record.shortfall_bps is not None:
+            PARENT_SHORTFALL.labels(parent.strategy).observe(record.shortfall_bps)
+        self._record(record)
+
+    def _record(self, record: Record) -> None:
+        if self._records is not None:
+            self._records.write(orjson.dumps(to_json(record)) + b"\n")
+
+    def _export_scorecards(self, now_ns: int) -> None:
+        for route, card in self.monitor.scorecards.snapshot(now_ns).items():
+            for gauge, value in ((SCORE_FILL_RATE, card.fill_rate),
+                                 (SCORE_REJECT_RATE, card.reject_rate),
+                                 (SCORE_SLIPPAGE, card.slippage_bps),
+                                 (SCORE_ACK_LATENCY, card.ack_latency_s)):
+                if value is not None:
+                    gauge.labels(route).set(value)
+            for horizon, value in card.markout_bps.items():
+                SCORE_MARKOUT.labels(route, horizon).set(value)
 
     def _log_decision(self, decision: Decision) -> None:
         """One event per routing decision: every venue considered, and what was sent."""
@@ -249,6 +381,12 @@ class Daemon:
 
     def _report(self, session: str, message: ExecutionReport | CancelReject) -> None:
         if isinstance(message, ExecutionReport):
+            if message.exec_type in FIRST_REPORTS:
+                parent = self.engine.parent(session, message.cl_ord_id)
+                received = self._received.pop(id(parent), None) if parent else None
+                if received is not None:
+                    PARENT_ACK_LATENCY.observe((time.perf_counter_ns() - received) / 1e9)
+                    self.monitor.parent_acked(message.order_id, time.time_ns())
             if message.exec_type is ExecType.REJECTED:
                 REJECTS.labels(message.ord_rej_reason.name.lower()
                                if message.ord_rej_reason else "other").inc()

@@ -69,8 +69,8 @@ class Summary:
         for order in orders:
             if order.cum_qty and order.arrival_mid is not None:
                 groups[(order.symbol, order.side)].append(order)
-        total_cost = Decimal(0)
-        total_notional = Decimal(0)
+        total_cost = 0.0
+        total_notional = 0.0
         for (symbol, side), group in sorted(groups.items(), key=lambda kv: (kv[0][0],
                                                                             kv[0][1].value)):
             qty = sum(o.cum_qty for o in group)
@@ -78,8 +78,8 @@ class Summary:
             arrival = sum(o.arrival_mid * o.cum_qty for o in group) / qty  # type: ignore
             avg = notional / qty
             bps = slippage_bps(side, avg, arrival)
-            total_cost += bps * notional
-            total_notional += notional
+            total_cost += bps * float(notional)
+            total_notional += float(notional)
             lines.append(f"{symbol:<7}{side.name.lower():<6}{len(group):>7}{qty:>9}"
                          f"{avg:>12.4f}{arrival:>13.4f}{bps:>14.2f}")
         if total_notional:

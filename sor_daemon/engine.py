@@ -543,6 +543,7 @@ class Engine:
 
         parent = child.parent
         self._acknowledge(parent, actions)
+        actions.append(ChildFilled(child, qty, price, report.commission))  # before any end
         parent.cum_qty += qty
         parent.notional += price * qty
         if parent.cum_qty >= parent.qty:
@@ -551,7 +552,6 @@ class Engine:
             self._move(parent, OrdStatus.PARTIALLY_FILLED, actions)
         actions.append(self._report(parent, ExecType.TRADE, last_qty=qty, last_px=price,
                                     last_mkt=child.venue))
-        actions.append(ChildFilled(child, qty, price, report.commission))
         if parent.status is OrdStatus.FILLED and parent.pending is not None:
             request, parent.pending = parent.pending, None
             actions.append(self._cancel_reject(

@@ -50,6 +50,7 @@ def default_config_data() -> dict[str, Any]:
         data = tomllib.load(fh)
     data["oms"]["port"] = free_port()
     data["metrics"]["port"] = free_port()
+    data["monitor"]["records"] = ""  # tests that read records set their own file
     for session in [*data["venues"], *data.get("brokers", [])]:
         session["port"] = free_port()
     return data
