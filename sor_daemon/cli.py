@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed of the flow")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
 
+    tca = sub.add_parser("tca", help="TCA tables and charts from the daemon's records",
+                         description="Per-strategy and per-route tables (slippage, shortfall, "
+                                     "price improvement, markouts, latency) from the records "
+                                     "the daemon appended ([monitor] records), and PNG charts.")
+    tca.add_argument("--records", default="var/tca.jsonl", help="the daemon's record file")
+    tca.add_argument("--out", default="var/tca", help="directory for the PNG charts")
+
     oms = sub.add_parser("oms", help="a small FIX OMS client",
                          description="Log on to the daemon as the OMS, send one request and "
                                      "print every ExecutionReport that comes back.")
@@ -143,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         if not problems:
             print(f"{args.file}: ok")
         return 1 if problems else 0
+    if args.command == "tca":
+        from sor_daemon.tca_report import ReportError, report
+
+        try:
+            charts = report(Path(args.records), Path(args.out))
+        except ReportError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print("charts: " + ", ".join(str(c) for c in charts))
+        return 0
     try:
         config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
         if args.command in ("sim", "demo") and args.market:

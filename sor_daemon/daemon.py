@@ -328,11 +328,10 @@ class Daemon:
         if first:
             self._filled_children.add(child.cl_ord_id)
             CHILD_FILL_LATENCY.labels(route).observe((now - child.sent_ns) / 1e9)
-        nbbo = self.engine.market.nbbo(child.symbol)
         record = self.monitor.fill(
             child.parent.order_id, route, filled.qty, filled.price,
-            filled.commission or Decimal(0), nbbo.bid.price if nbbo.bid else None,
-            nbbo.ask.price if nbbo.ask else None, child.sent_ns if first else None, now)
+            filled.commission or Decimal(0), filled.bid, filled.ask,
+            child.sent_ns if first else None, now)
         if record.slippage_bps is not None:
             FILL_SLIPPAGE.labels(route).observe(record.slippage_bps)
         if record.price_improvement_bps is not None:

@@ -107,6 +107,9 @@ class ChildFilled:
     price: Decimal
     commission: Decimal | None
     """What the venue or broker charged for it (Commission, 12), if it said."""
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    """The NBBO before this fill was taken off the book."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,11 +542,14 @@ class Engine:
             self._move(child, OrdStatus.FILLED, actions)
         elif child.status is not OrdStatus.PENDING_CANCEL:
             self._move(child, OrdStatus.PARTIALLY_FILLED, actions)
+        nbbo = self.market.nbbo(child.symbol)  # as quoted when the fill happened
         self.market.consume(child.venue, child.symbol, child.side, price, qty)
 
         parent = child.parent
         self._acknowledge(parent, actions)
-        actions.append(ChildFilled(child, qty, price, report.commission))  # before any end
+        actions.append(ChildFilled(child, qty, price, report.commission,  # before any end
+                                   nbbo.bid.price if nbbo.bid else None,
+                                   nbbo.ask.price if nbbo.ask else None))
         parent.cum_qty += qty
         parent.notional += price * qty
         if parent.cum_qty >= parent.qty:
