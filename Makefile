@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench-book bench-decision clean prometheus-check \
+.PHONY: demo run test lint check-config bench-book bench-decision bench-monitor clean prometheus-check \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,9 @@ bench-book: $(STAMP)
 
 bench-decision: $(STAMP)
 	$(BIN)/python -m benchmarks.decision
+
+bench-monitor: $(STAMP)
+	$(BIN)/python -m benchmarks.monitor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
