@@ -33,6 +33,7 @@ async def test_metrics_scorecards_and_records_after_a_flow(tmp_path: Path):
     records = tmp_path / "tca.jsonl"
     data["monitor"]["records"] = str(records)
     async with running_stack(config=SorConfig.model_validate(data)) as stack:
+        before = scrape(stack.config.metrics.port)  # counters are per process: use deltas
         orders = [
             stack.oms.new_order("AAPL", Side.BUY if i % 2 else Side.SELL, 400, OrdType.LIMIT,
                                 Decimal("190.05") if i % 2 else Decimal("189.95"),
@@ -50,22 +51,21 @@ async def test_metrics_scorecards_and_records_after_a_flow(tmp_path: Path):
     def samples(name: str) -> list:
         return metrics[name][1]
 
+    def total(name: str, sample: str) -> float:
+        return (sum(s.value for s in metrics[name][1] if s.name == sample)
+                - sum(s.value for s in before.get(name, ("", []))[1] if s.name == sample))
+
     assert metrics["sor_fills"][0] == "counter"
-    fills = [s.value for s in samples("sor_fills") if s.name == "sor_fills_total"]
-    assert sum(fills) == sum(len(o.fills) for o in orders)
-    assert {s.labels["strategy"] for s in samples("sor_fills")} <= {
-        "sweep", "dark-first", "cost-based"}
-    shares = sum(s.value for s in samples("sor_filled_shares") if s.name.endswith("_total"))
-    assert shares == filled
+    assert total("sor_fills", "sor_fills_total") == sum(len(o.fills) for o in orders)
+    assert {"sweep", "dark-first", "cost-based"} & {
+        s.labels["strategy"] for s in samples("sor_fills")}
+    assert total("sor_filled_shares", "sor_filled_shares_total") == filled
     for histogram in ("sor_child_ack_latency_seconds", "sor_child_fill_latency_seconds",
                       "sor_fill_slippage_bps", "sor_parent_ack_latency_seconds",
                       "sor_parent_arrival_slippage_bps", "sor_routing_decision_seconds"):
-        kind, found = metrics[histogram]
-        assert kind == "histogram", histogram
-        counts = [s.value for s in found if s.name.endswith("_count")]
-        assert counts and sum(counts) > 0, histogram
-    assert sum(s.value for s in samples("sor_parent_orders_done")
-               if s.name.endswith("_total")) == len(orders)
+        assert metrics[histogram][0] == "histogram", histogram
+        assert total(histogram, f"{histogram}_count") > 0, histogram
+    assert total("sor_parent_orders_done", "sor_parent_orders_done_total") == len(orders)
     assert metrics["sor_venue_fill_ratio"][0] == "gauge"
     ratios = {s.labels["venue"]: s.value for s in samples("sor_venue_fill_ratio")}
     assert "XNAS" in ratios and 0 < ratios["XNAS"] <= 1
