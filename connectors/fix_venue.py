@@ -31,11 +31,10 @@ class FixVenueConnector:
         self._md_ids = itertools.count(1)
         self._books: dict[str, VenueBook] = {}
         """This venue's book per symbol, as built from its W snapshot and X increments."""
-        self._depth = config.market_depth if isinstance(config, VenueConfig) else 0
+        self._depth = (config.market_depth
+                       if isinstance(config, VenueConfig) and config.kind == "lit" else 0)
         """Book levels to subscribe to: lit venues only (dark pools and brokers publish
         nothing)."""
-        if isinstance(config, VenueConfig) and config.kind == "dark":
-            self._depth = 0
         self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
                                     log_dir=log_dir, on_error=self._on_error)
 

@@ -134,8 +134,6 @@ class Daemon:
         when their order arrived (parent ack latency)."""
         self._up: set[str] = set()
         """Venue and broker sessions logged on (an outage is a drop from up)."""
-        self._filled_children: set[str] = set()
-        """Children that have had a fill (child fill latency is to the first)."""
 
     # -------------------------------------------------------------- lifecycle
 
@@ -308,7 +306,6 @@ class Daemon:
                 case ChildFilled():
                     self._fill(action)
                 case ChildEnded(child=child):
-                    self._filled_children.discard(child.cl_ord_id)
                     rejected = child.status is OrdStatus.REJECTED
                     if rejected:
                         CHILD_REJECTS.labels(child.route).inc()
@@ -324,14 +321,12 @@ class Daemon:
         route, strategy = child.route, child.parent.strategy
         FILLS.labels(route, strategy).inc()
         FILLED_SHARES.labels(route).inc(filled.qty)
-        first = child.cl_ord_id not in self._filled_children
-        if first:
-            self._filled_children.add(child.cl_ord_id)
-            CHILD_FILL_LATENCY.labels(route).observe((now - child.sent_ns) / 1e9)
         record = self.monitor.fill(
             child.parent.order_id, route, filled.qty, filled.price,
             filled.commission or Decimal(0), filled.bid, filled.ask,
-            child.sent_ns if first else None, now)
+            child.sent_ns if filled.first else None, now)
+        if record.fill_latency_s is not None:
+            CHILD_FILL_LATENCY.labels(route).observe(record.fill_latency_s)
         if record.slippage_bps is not None:
             FILL_SLIPPAGE.labels(route).observe(record.slippage_bps)
         if record.price_improvement_bps is not None:

@@ -8,7 +8,7 @@ here touches a socket, a clock or quickfix, so the same engine runs live and in 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -110,6 +110,8 @@ class ChildFilled:
     bid: Decimal | None = None
     ask: Decimal | None = None
     """The NBBO before this fill was taken off the book."""
+    first: bool = False
+    """The child's first fill (child fill latency is measured to it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,13 +299,9 @@ class Engine:
         cancel is confirmed their quantity is routed again with fresh market data."""
         actions: list[Action] = []
         for passive in self._passive.values():
-            for child in list(passive):
-                if child.is_terminal or child.cancel_ids or child.parent.pending is not None:
-                    passive.discard(child)
-                elif (child.expires_ns is not None and child.expires_ns <= now_ns
-                      and child.status is not OrdStatus.PENDING_NEW):
-                    passive.discard(child)
-                    self._cancel_child(child, actions)
+            self._withdraw(passive, lambda child: (
+                child.expires_ns is not None and child.expires_ns <= now_ns
+                and child.status is not OrdStatus.PENDING_NEW), actions)
         return actions
 
     def venue_book(self, book: VenueBook, now_ns: int = 0) -> list[Action]:
@@ -316,18 +314,24 @@ class Engine:
         passive = self._passive.get(book.symbol)
         if not passive:
             return []
+        def moved_away(child: ChildOrder) -> bool:
+            levels = book.own_levels(child.side) if child.venue == book.venue else ()
+            return bool(levels) and improves(child.side.opposite, levels[0].price, child.price)
+
         actions: list[Action] = []
+        self._withdraw(passive, moved_away, actions)
+        return actions
+
+    def _withdraw(self, passive: set[ChildOrder], due: Callable[[ChildOrder], bool],
+                  actions: list[Action]) -> None:
+        """Cancel the passive children ``due`` says must go (their residual is routed
+        again once the cancel is confirmed); forget those already ending."""
         for child in list(passive):
             if child.is_terminal or child.cancel_ids or child.parent.pending is not None:
                 passive.discard(child)
-                continue
-            if child.venue != book.venue:
-                continue
-            levels = book.own_levels(child.side)
-            if levels and improves(child.side.opposite, levels[0].price, child.price):
+            elif due(child):
                 passive.discard(child)
                 self._cancel_child(child, actions)
-        return actions
 
     def venue_execution(self, venue: str, report: ExecutionReport, now_ns: int) -> list[Action]:
         child = self._children.get(report.cl_ord_id)
@@ -549,7 +553,8 @@ class Engine:
         self._acknowledge(parent, actions)
         actions.append(ChildFilled(child, qty, price, report.commission,  # before any end
                                    nbbo.bid.price if nbbo.bid else None,
-                                   nbbo.ask.price if nbbo.ask else None))
+                                   nbbo.ask.price if nbbo.ask else None,
+                                   first=child.cum_qty == qty))
         parent.cum_qty += qty
         parent.notional += price * qty
         if parent.cum_qty >= parent.qty:
