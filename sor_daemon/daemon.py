@@ -306,11 +306,14 @@ class Daemon:
                 case ChildFilled():
                     self._fill(action)
                 case ChildEnded(child=child):
-                    rejected = child.status is OrdStatus.REJECTED
-                    if rejected:
+                    if child.status is OrdStatus.REJECTED:
                         CHILD_REJECTS.labels(child.route).inc()
-                    self.monitor.child_ended(child.route, child.qty, child.cum_qty, rejected,
-                                             time.time_ns())
+                    latency = child.ack_latency_ns
+                    parent = child.parent
+                    self._record(self.monitor.child_ended(
+                        parent.order_id, parent.strategy, parent.symbol, parent.side,
+                        child.route, child.qty, child.cum_qty, child.status.name.lower(),
+                        latency / 1e9 if latency else None, time.time_ns()))
                 case ParentEnded(parent=parent):
                     self._parent_ended(parent)
 
@@ -324,7 +327,7 @@ class Daemon:
         record = self.monitor.fill(
             child.parent.order_id, route, filled.qty, filled.price,
             filled.commission or Decimal(0), filled.bid, filled.ask,
-            child.sent_ns if filled.first else None, now)
+            child.sent_ns if filled.first else None, now, filled.liquidity)
         if record.fill_latency_s is not None:
             CHILD_FILL_LATENCY.labels(route).observe(record.fill_latency_s)
         if record.slippage_bps is not None:

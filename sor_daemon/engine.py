@@ -112,6 +112,8 @@ class ChildFilled:
     """The NBBO before this fill was taken off the book."""
     first: bool = False
     """The child's first fill (child fill latency is measured to it)."""
+    liquidity: str | None = None
+    """LastLiquidityInd (851) as the venue said: 1 added (passive), 2 removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +354,7 @@ class Engine:
             case ExecType.NEW:
                 if child.status is OrdStatus.PENDING_NEW:
                     self._move(child, OrdStatus.NEW, actions)
-                    latency = now_ns - child.sent_ns
+                    latency = child.ack_latency_ns = now_ns - child.sent_ns
                     self.context.child_acked(child.route, latency / 1e6)
                     actions.append(ChildAcked(child.route, latency))
                 self._acknowledge(child.parent, actions)
@@ -554,7 +556,8 @@ class Engine:
         actions.append(ChildFilled(child, qty, price, report.commission,  # before any end
                                    nbbo.bid.price if nbbo.bid else None,
                                    nbbo.ask.price if nbbo.ask else None,
-                                   first=child.cum_qty == qty))
+                                   first=child.cum_qty == qty,
+                                   liquidity=report.liquidity))
         parent.cum_qty += qty
         parent.notional += price * qty
         if parent.cum_qty >= parent.qty:

@@ -47,7 +47,28 @@ class FillRecord:
     price_improvement_bps: float | None
     fill_latency_s: float | None
     """Child sent -> this fill, for the child's first fill only."""
+    liquidity: str | None = None
+    """"added" (the child rested: passive), "removed" (it took), or None: not said."""
     type: str = "fill"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRecord:
+    """A child order at its end: what was asked of a route and what it gave."""
+
+    parent: str
+    strategy: str
+    route: str
+    symbol: str
+    side: str
+    qty: int
+    filled: int
+    status: str
+    """filled, canceled, rejected or expired."""
+    ack_latency_s: float | None
+    """Sent -> the venue's New (None: it never said New, e.g. rejected or filled at once)."""
+    time_ns: int
+    type: str = "child"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +103,11 @@ class ParentRecord:
     type: str = "parent"
 
 
-Record = FillRecord | MarkoutRecord | ParentRecord
+Record = FillRecord | MarkoutRecord | ParentRecord | ChildRecord
 RECORD_TYPES: dict[str, type[Record]] = {"fill": FillRecord, "markout": MarkoutRecord,
-                                         "parent": ParentRecord}
+                                         "parent": ParentRecord, "child": ChildRecord}
+LIQUIDITY = {"1": "added", "2": "removed"}
+"""LastLiquidityInd (851) values as the records spell them."""
 
 
 def to_json(record: Record) -> dict[str, Any]:
@@ -219,22 +242,26 @@ class ExecutionMonitor:
         bucket.ack_sum += latency_s
         bucket.acks += 1
 
-    def child_ended(self, route: str, qty: int, filled: int, rejected: bool,
-                    now_ns: int) -> None:
+    def child_ended(self, parent: str, strategy: str, symbol: str, side: Side, route: str,
+                    qty: int, filled: int, status: str, ack_latency_s: float | None,
+                    now_ns: int) -> ChildRecord:
+        """A child's end: the route's fill and reject rates, and its record."""
         bucket = self.scorecards.bucket(route, now_ns)
         bucket.children += 1
-        if rejected:
+        if status == "rejected":
             bucket.rejects += 1
         else:
             bucket.sent += qty
             bucket.filled += filled
+        return ChildRecord(parent, strategy, route, symbol, side.name.lower(), qty, filled,
+                           status, ack_latency_s, now_ns)
 
     def venue_down(self, route: str, now_ns: int) -> None:
         self.scorecards.bucket(route, now_ns).outages += 1
 
     def fill(self, parent: str, route: str, qty: int, price: Decimal, fee: Decimal,
              bid: Decimal | None, ask: Decimal | None, sent_ns: int | None,
-             now_ns: int) -> FillRecord:
+             now_ns: int, liquidity: str | None = None) -> FillRecord:
         """One fill; ``sent_ns`` is its child's send time on its first fill, else None."""
         state = self._parents[parent]
         state.fees += fee
@@ -250,6 +277,7 @@ class ExecutionMonitor:
             price_improvement_bps=(price_improvement_bps(side, price, bid, ask)
                                    if mid else None),
             fill_latency_s=(now_ns - sent_ns) / NS if sent_ns is not None else None,
+            liquidity=LIQUIDITY.get(liquidity) if liquidity is not None else None,
         )
         if slippage is not None:
             bucket = self.scorecards.bucket(route, now_ns)

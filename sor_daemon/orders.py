@@ -181,6 +181,8 @@ class ChildOrder(_Stateful):
     """The broker carrying it to ``venue``; None when sent on the venue's own session."""
     expires_ns: int | None = None
     """When a passive child is withdrawn and its quantity routed again (`Engine.tick`)."""
+    ack_latency_ns: int | None = None
+    """Sent -> the venue's New."""
 
     @property
     def key(self) -> str:

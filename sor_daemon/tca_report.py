@@ -11,7 +11,14 @@ from pathlib import Path
 
 import orjson
 
-from sor_daemon.monitor import HORIZONS, FillRecord, MarkoutRecord, ParentRecord, from_json
+from sor_daemon.monitor import (
+    HORIZONS,
+    ChildRecord,
+    FillRecord,
+    MarkoutRecord,
+    ParentRecord,
+    from_json,
+)
 
 
 class ReportError(Exception):
@@ -23,6 +30,7 @@ class Records:
     fills: list[FillRecord] = field(default_factory=list)
     markouts: list[MarkoutRecord] = field(default_factory=list)
     parents: list[ParentRecord] = field(default_factory=list)
+    children: list[ChildRecord] = field(default_factory=list)
 
 
 def load_records(path: Path) -> Records:
@@ -44,6 +52,8 @@ def load_records(path: Path) -> Records:
                 records.markouts.append(record)
             case ParentRecord():
                 records.parents.append(record)
+            case ChildRecord():
+                records.children.append(record)
     if not records.parents and not records.fills:
         raise ReportError(f"{path}: no fills or orders recorded yet")
     return records

@@ -3,6 +3,7 @@ scorecards (hand-computed values)."""
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 import pytest
@@ -82,9 +83,12 @@ def test_scorecards_follow_fills_rejects_and_forget_outside_the_window():
     buy_parent(monitor)
     monitor.child_acked("XNAS", 0.002, 0)
     monitor.child_acked("XNAS", 0.004, NS)
-    monitor.child_ended("XNAS", 300, 300, False, NS)
-    monitor.child_ended("XNAS", 100, 0, False, NS)   # an IOC miss
-    monitor.child_ended("XNAS", 100, 0, True, NS)    # a reject
+    ended = functools.partial(monitor.child_ended, "P1", "sweep", "AAPL", Side.BUY, "XNAS")
+    record = ended(300, 300, "filled", 0.002, NS)
+    assert (record.route, record.side, record.filled, record.ack_latency_s) == (
+        "XNAS", "buy", 300, 0.002)
+    ended(100, 0, "canceled", None, NS)   # an IOC miss
+    ended(100, 0, "rejected", None, NS)   # a reject
     monitor.fill("P1", "XNAS", 300, D("100.02"), D(0), None, None, None, NS)
     monitor.fill("P1", "XNAS", 100, D("100.06"), D(0), None, None, None, NS)
     monitor.quote("AAPL", D("100.10"), 2 * NS)     # 1 s markouts of both fills
