@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -106,6 +107,20 @@ class RouteStats:
     improvement: float | None = None
     markouts: dict[str, float | None] = field(default_factory=dict)
     fill_latency: list[float] = field(default_factory=list)
+    children: int = 0
+    rejected: int = 0
+    asked: int = 0
+    """Shares asked of children that were not rejected (the fill-rate denominator)."""
+    filled: int = 0
+    ack_latency: list[float] = field(default_factory=list)
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.filled / self.asked if self.asked else None
+
+    @property
+    def reject_rate(self) -> float | None:
+        return self.rejected / self.children if self.children else None
 
 
 def route_stats(records: Records) -> dict[str, RouteStats]:
@@ -124,12 +139,24 @@ def route_stats(records: Records) -> dict[str, RouteStats]:
         marks[(markout.route, markout.horizon)].append(markout)
     for (route, horizon), found in marks.items():
         stats[route].markouts[horizon] = _weighted((m.markout_bps, m.qty) for m in found)
+    for child in records.children:
+        s = stats[child.route]
+        s.children += 1
+        if child.status == "rejected":
+            s.rejected += 1
+        else:
+            s.asked += child.qty
+            s.filled += child.filled
+        if child.ack_latency_s is not None:
+            s.ack_latency.append(child.ack_latency_s)
     return dict(sorted(stats.items()))
 
 
 def route_rows(stats: dict[str, RouteStats]) -> list[list[str]]:
-    return [[route, str(s.fills), str(s.shares), _fmt(s.slippage), _fmt(s.improvement),
+    return [[route, str(s.children), _fmt(s.fill_rate, 1, 100), _fmt(s.reject_rate, 1, 100),
+             str(s.fills), str(s.shares), _fmt(s.slippage), _fmt(s.improvement),
              *(_fmt(s.markouts.get(h)) for h, _ in HORIZONS),
+             _fmt(_quantile(s.ack_latency, 0.5), 2, 1e3),
              _fmt(_quantile(s.fill_latency, 0.5), 2, 1e3),
              _fmt(_quantile(s.fill_latency, 0.99), 2, 1e3)]
             for route, s in stats.items()]
@@ -137,8 +164,9 @@ def route_rows(stats: dict[str, RouteStats]) -> list[list[str]]:
 
 STRATEGY_HEADER = ["strategy", "parents", "filled %", "arrival slip bps", "shortfall bps",
                    "ack p50 ms", "ack p95 ms"]
-ROUTE_HEADER = ["route", "fills", "shares", "slippage bps", "price impr bps",
-                *(f"markout {h} bps" for h, _ in HORIZONS), "1st fill p50 ms",
+ROUTE_HEADER = ["route", "children", "fill rate %", "reject %", "fills", "shares",
+                "slippage bps", "price impr bps",
+                *(f"markout {h} bps" for h, _ in HORIZONS), "ack p50 ms", "1st fill p50 ms",
                 "1st fill p99 ms"]
 
 
@@ -146,7 +174,7 @@ def print_tables(records: Records, stats: dict[str, RouteStats]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(150, Console().width))
+    console = Console(width=max(200, Console().width))
     for title, header, rows in (
         ("By strategy (bps: positive = cost; shortfall includes fees and unfilled shares)",
          STRATEGY_HEADER, strategy_rows(records)),
@@ -155,7 +183,7 @@ def print_tables(records: Records, stats: dict[str, RouteStats]) -> None:
     ):
         table = Table(title=title, title_justify="left")
         for i, name in enumerate(header):
-            table.add_column(name, justify="left" if i == 0 else "right")
+            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -199,20 +227,30 @@ def write_charts(records: Records, stats: dict[str, RouteStats], out: Path) -> l
         ax.legend(title="route")
     written.append(_save(fig, out / "markouts.png"))
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     routes = list(stats)
-    left.bar(routes, [s.shares for s in stats.values()], color="tab:blue")
-    left.set(title="Shares filled by route", ylabel="shares")
-    p50 = [(_quantile(s.fill_latency, 0.5) or 0) * 1e3 for s in stats.values()]
-    p99 = [(_quantile(s.fill_latency, 0.99) or 0) * 1e3 for s in stats.values()]
     x = range(len(routes))
-    right.bar([i - 0.2 for i in x], p50, width=0.4, label="p50")
-    right.bar([i + 0.2 for i in x], p99, width=0.4, label="p99")
-    right.set_xticks(list(x), routes)
-    right.set(title="Child sent -> first fill", ylabel="milliseconds")
-    right.legend()
-    for axis in (left, right):
+
+    def bars(axis: Any, series: dict[str, list[float]]) -> None:
+        width = 0.8 / len(series)
+        for n, (label, values) in enumerate(series.items()):
+            axis.bar([i - 0.4 + width * (n + 0.5) for i in x], values, width=width,
+                     label=label)
+        axis.set_xticks(list(x), routes)
         axis.tick_params(axis="x", rotation=30)
+        axis.legend()
+
+    bars(left, {"fill rate": [(s.fill_rate or 0) * 100 for s in stats.values()],
+                "reject rate": [(s.reject_rate or 0) * 100 for s in stats.values()]})
+    left.set(title="Fill and reject rate by route (children)", ylabel="%", ylim=(0, 100))
+    bars(right, {name: [(_quantile(values(s), q) or 0) * 1e3 for s in stats.values()]
+                 for name, values, q in (
+                     ("ack p50", lambda s: s.ack_latency, 0.5),
+                     ("ack p99", lambda s: s.ack_latency, 0.99),
+                     ("1st fill p50", lambda s: s.fill_latency, 0.5),
+                     ("1st fill p99", lambda s: s.fill_latency, 0.99))})
+    right.set(title="Latency by route: child sent -> venue ack, -> first fill",
+              ylabel="milliseconds")
     written.append(_save(fig, out / "venues.png"))
     return written
 

@@ -27,6 +27,12 @@ def write_records(path: Path) -> None:
     monitor.parent_arrived("P2", "dark-first", "AAPL", Side.SELL, 400, D("100.00"), NS)
     records.append(monitor.fill("P2", "BRKA>DARKA", 400, D("100.00"), D("0.40"), D("99.99"),
                                 D("100.01"), NS, 2 * NS))
+    records.append(monitor.child_ended("P1", "sweep", "AAPL", Side.BUY, "XNAS", 400, 300,
+                                       "canceled", 0.0005, NS))
+    records.append(monitor.child_ended("P1", "sweep", "AAPL", Side.BUY, "ARCX", 100, 0,
+                                       "rejected", None, NS))
+    records.append(monitor.child_ended("P1", "sweep", "AAPL", Side.BUY, "ARCX", 200, 200,
+                                       "filled", 0.001, NS))
     records += monitor.quote("AAPL", D("100.03"), 3 * NS)
     records.append(monitor.parent_ended("P1", "filled", 500, D("50007.00"), D("100.03"),
                                         3 * NS))
@@ -55,6 +61,11 @@ def test_tables_and_charts(tmp_path: Path):
     # The dark sell at 100.00 with the mid 100.03 one second later: -3.00 bps markout.
     dark = next(line for line in out.splitlines() if "BRKA>DARKA" in line)
     assert "-3.00" in dark
+    # Children: XNAS filled 300 of 400 asked; ARCX one reject and 200 of 200.
+    xnas = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("XNAS"))
+    assert "75.0" in xnas and "0.50" in xnas   # fill rate %, ack p50 ms
+    arcx = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("ARCX"))
+    assert "100.0" in arcx and "50.0" in arcx  # fill rate %, reject %
     for name in ("slippage.png", "markouts.png", "venues.png"):
         png = tmp_path / "charts" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
