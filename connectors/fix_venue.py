@@ -11,14 +11,15 @@ from sor_daemon.config import SessionConfig, VenueConfig
 from sor_daemon.domain import Side
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, WireTap
 from sor_daemon.market import VenueBook, apply_changes
 from sor_daemon.messages import CancelOrder, NewOrder
 
 
 class FixVenueConnector:
     def __init__(self, config: SessionConfig, symbols: list[str], events: VenueEvents,
-                 log_dir: str | None = None) -> None:
+                 log_dir: str | None = None, tap: WireTap | None = None) -> None:
+        """``tap``: sees every order message sent and received (the audit trail)."""
         self.name = config.name
         self._symbols = symbols
         self._events = events
@@ -36,7 +37,7 @@ class FixVenueConnector:
         """Book levels to subscribe to: lit venues only (dark pools and brokers publish
         nothing)."""
         self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
-                                    log_dir=log_dir, on_error=self._on_error)
+                                    log_dir=log_dir, on_error=self._on_error, tap=tap)
 
     @property
     def up(self) -> bool:

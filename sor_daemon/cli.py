@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from sor_daemon.bestex import parse_when
 from sor_daemon.config import (
     ConfigError,
     MarketConfig,
@@ -18,6 +19,7 @@ from sor_daemon.config import (
     load_config,
     load_market,
     market_path,
+    oms_credentials,
 )
 from sor_daemon.domain import OrdType, Side, TimeInForce
 
@@ -72,6 +74,41 @@ def _parser() -> argparse.ArgumentParser:
                                      "the daemon appended ([monitor] records), and PNG charts.")
     tca.add_argument("--records", default="var/tca.jsonl", help="the daemon's record file")
     tca.add_argument("--out", default="var/tca", help="directory for the PNG charts")
+
+    bestex = sub.add_parser(
+        "bestex", help="best-execution report per venue (RTS 28 top-venues shape)",
+        description="Per-venue execution quality over a period, in the shape of the MiFID II "
+                    "RTS 28 top-five-venues table (share of volume and orders, passive vs "
+                    "aggressive), with average slippage, price improvement, markouts, fill "
+                    "and reject rates, from the records the daemon appended.")
+    bestex.add_argument("--records", default="var/tca.jsonl", help="the daemon's record file")
+    bestex.add_argument("--since", type=parse_when,
+                        help="UTC, inclusive: 2026-11-24 or 2026-11-24T10:00[:00Z]")
+    bestex.add_argument("--until", type=parse_when, help="UTC, exclusive")
+    bestex.add_argument("--top", type=int, default=5, help="venues listed")
+
+    admin = sub.add_parser(
+        "admin", help="control a running daemon: status, halt, resume, cancel-all",
+        description="Talk to a running daemon over its control socket ([admin] socket, a Unix "
+                    "socket of mode 0600). status: sessions, kill switch, open orders, venue "
+                    "health. halt: engage the kill switch (new orders refused; working "
+                    "children cancelled if [risk] cancel_children_on_halt). resume: lift every "
+                    "halt and route open orders again. cancel-all: cancel every open order.")
+    admin.add_argument("action", choices=["status", "halt", "resume", "cancel-all"])
+    admin.add_argument("--reason", help="why (logged and kept in the audit trail)")
+    admin.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    admin.add_argument("--socket", help="control socket (default: the config's)")
+
+    audit = sub.add_parser(
+        "audit", help="one order's full lifecycle from the audit trail",
+        description="Reconstruct a parent order from the audit trail ([audit] path): every "
+                    "OMS message in and out, routing decisions, children, venue messages and "
+                    "fills, in time order. Any ClOrdID of the order works (original, "
+                    "replacement, cancel) and so does a child's.")
+    audit.add_argument("cl_ord_id", metavar="CLORDID")
+    audit.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    audit.add_argument("--trail", help="audit trail file (default: the config's)")
+    audit.add_argument("--session", help="OMS CompID, when two sessions used the ClOrdID")
 
     oms = sub.add_parser("oms", help="a small FIX OMS client",
                          description="Log on to the daemon as the OMS, send one request and "
@@ -160,14 +197,31 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("charts: " + ", ".join(str(c) for c in charts))
         return 0
+    if args.command == "bestex":
+        from sor_daemon.bestex import main as bestex
+
+        return bestex(Path(args.records), args.since, args.until, args.top)
+    if args.command in ("admin", "audit") and (args.socket if args.command == "admin"
+                                                else args.trail):
+        return _admin(args) if args.command == "admin" else _audit(args, Path(args.trail))
     try:
         config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
         if args.command in ("sim", "demo") and args.market:
             market = load_market(args.market, config)
+        if args.command in ("run", "demo", "oms"):
+            oms_credentials(config)  # a secret that cannot be read: say so before starting
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+
+    if args.command == "admin":
+        return _admin(args, config.admin.socket)
+    if args.command == "audit":
+        if not config.audit.path:
+            print(f"{args.config}: [audit] path is empty: no audit trail", file=sys.stderr)
+            return 1
+        return _audit(args, Path(config.audit.path))
 
     from sor_daemon.logs import configure_logging
 
@@ -189,6 +243,24 @@ def main(argv: list[str] | None = None) -> int:
                                             args.seed, stop, verbose=not args.quiet,
                                             market_path=args.market))
     return _serve(lambda stop: _oms(args, config))
+
+
+def _admin(args: argparse.Namespace, socket: str | None = None) -> int:
+    from sor_daemon.admin import AdminError, print_reply, request
+
+    path = args.socket or socket
+    try:
+        reply = request(path, args.action, **({"reason": args.reason} if args.reason else {}))
+    except AdminError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return print_reply(args.action, reply)
+
+
+def _audit(args: argparse.Namespace, trail: Path) -> int:
+    from sor_daemon.audit_report import main as audit
+
+    return audit(trail, args.cl_ord_id, args.session and f"oms:{args.session}")
 
 
 async def _oms(args: argparse.Namespace, config: SorConfig) -> int:

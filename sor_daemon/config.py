@@ -6,6 +6,7 @@ problem as ``path: message`` lines (``venues[1].port: ...``), never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from decimal import Decimal
@@ -38,19 +39,131 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+Money = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=4)]
+
+
+class SessionLimits(Strict):
+    """Pre-trade limits of one OMS session (each unset one falls back to ``[risk]``)."""
+
+    max_order_qty: PositiveInt | None = None
+    """Shares in one order (and in a replace)."""
+    max_notional: Money | None = None
+    """Quantity x limit price (a market order: x the far touch) of one order."""
+    max_open_orders: PositiveInt | None = None
+    """Parents working at once for the session."""
+    messages_per_second: PositiveInt | None = None
+    """NewOrderSingle, replace and status requests per second (cancels are never
+    throttled: they only reduce risk)."""
+    burst: PositiveInt | None = None
+    """Messages allowed at once above the rate (the token bucket's depth)."""
+    restricted_symbols: list[str] = []
+    """Symbols this session may not trade, besides ``[risk] restricted_symbols``."""
+
+
+class OmsSessionConfig(Strict):
+    """One OMS allowed to log on: its CompID and, optionally, a username and password."""
+
+    comp_id: CompID
+    """The OMS's SenderCompID (our TargetCompID); logons naming another are refused."""
+    username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Required in Username (553) on Logon when set."""
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """The environment variable holding the Password (554) the Logon must carry."""
+    password_file: str | None = None
+    """Or a file holding it (the first line; keep it mode 0600)."""
+    limits: SessionLimits = SessionLimits()
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> OmsSessionConfig:
+        if self.password_env and self.password_file:
+            raise ValueError("set password_env or password_file, not both")
+        if (self.password_env or self.password_file) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+
 class OmsConfig(Strict):
     """The FIX acceptor that upstream OMS sessions log on to.
 
     quickfix 1.16 listens on every interface; logons are accepted only from
-    ``allowed_remote_addresses`` (empty: from anywhere).
+    ``allowed_remote_addresses`` (empty: from anywhere) and only for the CompIDs of
+    ``sessions``.
     """
 
     port: Port = 9878
     allowed_remote_addresses: list[Annotated[str, Field(min_length=1)]] = ["127.0.0.1"]
     sender_comp_id: CompID = "SOR"
-    target_comp_id: CompID = "OMS"
+    sessions: Annotated[list[OmsSessionConfig], Field(min_length=1)] = [
+        OmsSessionConfig(comp_id="OMS")]
     heartbeat_seconds: Seconds = 30
     send_pending_new: bool = False
+
+    @field_validator("sessions")
+    @classmethod
+    def _unique_comp_ids(cls, sessions: list[OmsSessionConfig]) -> list[OmsSessionConfig]:
+        seen = [s.comp_id for s in sessions]
+        duplicates = sorted({c for c in seen if seen.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate comp_id {', '.join(duplicates)}")
+        return sessions
+
+
+class SymbolLimits(Strict):
+    """Limits for one symbol; the tighter of these and the session's apply."""
+
+    max_order_qty: PositiveInt | None = None
+    max_notional: Money | None = None
+    price_collar_bps: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    restricted: bool = False
+
+
+class BreakerConfig(Strict):
+    """When the kill switch engages by itself. Resuming is always an operator's call."""
+
+    reject_burst: Annotated[int, Field(strict=True, ge=0)] = 50
+    """Child orders rejected by venues within ``reject_window_s``; 0: off."""
+    reject_window_s: Seconds = 10
+    venue_error_burst: Annotated[int, Field(strict=True, ge=0)] = 20
+    """Venue session drops and undecodable venue messages within the window; 0: off."""
+    venue_error_window_s: Seconds = 30
+    market_data_loss: bool = True
+    """Halt a symbol once no lit venue publishes a book for it any more."""
+
+
+class RiskConfig(Strict):
+    """Pre-trade checks (defaults for every OMS session), per-symbol limits, the kill switch."""
+
+    max_order_qty: PositiveInt | None = 100_000
+    max_notional: Money | None = Decimal("10000000")
+    price_collar_bps: Annotated[float, Field(gt=0, le=10_000)] | None = 500.0
+    """A limit price this far through the NBBO mid (bps) is a fat finger: a buy above
+    mid x (1 + collar), a sell below mid x (1 - collar)."""
+    max_open_orders: PositiveInt | None = 5_000
+    messages_per_second: PositiveInt | None = 1_000
+    burst: PositiveInt | None = 200
+    restricted_symbols: list[str] = []
+    symbols: dict[str, SymbolLimits] = {}
+    cancel_children_on_halt: bool = True
+    """Engaging the kill switch cancels every working child (parents stay open and are
+    routed again on resume); false: children keep working, only new orders are refused."""
+    breakers: BreakerConfig = BreakerConfig()
+
+
+class AdminConfig(Strict):
+    socket: str = "var/sor-admin.sock"
+    """The control socket (`sor-daemon admin`): a Unix socket created mode 0600."""
+
+
+class AuditConfig(Strict):
+    path: str | None = "var/audit.jsonl"
+    """The append-only audit trail (`sor-daemon audit CLORDID`); empty: none."""
+    durability: Literal["fsync", "batch", "none"] = "batch"
+    """fsync: every record on disk before the daemon goes on; batch: written and fsynced
+    every 100 ms; none: left to the OS."""
+    max_mb: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 100
+    """Rotate past this size (audit.jsonl -> audit.jsonl.1 ...)."""
+    keep: Annotated[int, Field(strict=True, ge=1, le=1000)] = 10
 
 
 class MetricsConfig(Strict):
@@ -145,6 +258,9 @@ class SorConfig(Strict):
     monitor: MonitorConfig = MonitorConfig()
     log: LogConfig = LogConfig()
     routing: RoutingConfig = RoutingConfig()
+    risk: RiskConfig = RiskConfig()
+    admin: AdminConfig = AdminConfig()
+    audit: AuditConfig = AuditConfig()
     symbols: Annotated[dict[Symbol, SymbolConfig], Field(min_length=1)]
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
     brokers: list[BrokerConfig] = []
@@ -156,7 +272,8 @@ class SorConfig(Strict):
     def _unique_venues(cls, data: Any, handler: Any) -> SorConfig:
         """Venue and broker names and FIX sessions must be unique, and brokers must reach
         configured venues; reported with every other error."""
-        duplicates = _duplicate_sessions(data) + _unknown_broker_venues(data)
+        duplicates = (_duplicate_sessions(data) + _unknown_broker_venues(data)
+                      + _unknown_risk_symbols(data))
         try:
             config = handler(data)
         except ValidationError as exc:
@@ -216,6 +333,34 @@ def _unknown_broker_venues(data: Any) -> list[InitErrorDetails]:
                                              {"known": ", ".join(sorted(map(str, known)))}),
                     loc=("brokers", i, "venues", j), input=venue))
     return errors
+
+
+def _unknown_risk_symbols(data: Any) -> list[InitErrorDetails]:
+    """Risk limits and restrictions must name configured symbols (a typo would silently
+    leave a symbol unrestricted)."""
+    if not isinstance(data, dict):
+        return []
+    symbols = data.get("symbols")
+    known = set(symbols) if isinstance(symbols, dict) else set()
+    places: list[tuple[tuple[int | str, ...], Any]] = []
+    risk = data.get("risk")
+    if isinstance(risk, dict):
+        if isinstance(risk.get("symbols"), dict):
+            places += [(("risk", "symbols", name), name) for name in risk["symbols"]]
+        if isinstance(risk.get("restricted_symbols"), list):
+            places += [(("risk", "restricted_symbols", i), name)
+                       for i, name in enumerate(risk["restricted_symbols"])]
+    oms = data.get("oms")
+    sessions = oms.get("sessions") if isinstance(oms, dict) else None
+    for i, session in enumerate(sessions if isinstance(sessions, list) else []):
+        limits = session.get("limits") if isinstance(session, dict) else None
+        names = limits.get("restricted_symbols") if isinstance(limits, dict) else None
+        places += [(("oms", "sessions", i, "limits", "restricted_symbols", j), name)
+                   for j, name in enumerate(names if isinstance(names, list) else [])]
+    return [InitErrorDetails(
+        type=PydanticCustomError("unknown_symbol", "unknown symbol; symbols: {known}",
+                                 {"known": ", ".join(sorted(map(str, known)))}),
+        loc=loc, input=name) for loc, name in places if isinstance(name, str) and name not in known]
 
 
 def _line_errors(exc: ValidationError) -> list[InitErrorDetails]:
@@ -431,6 +576,34 @@ def _market_mismatches(market: MarketConfig, config: SorConfig) -> list[str]:
                  for i, s in enumerate(market.shocks)
                  if s.symbol is not None and s.symbol not in market.symbols]
     return problems
+
+
+def oms_credentials(config: SorConfig) -> dict[str, tuple[str, str | None]]:
+    """Username and password of each OMS session that has a username, by CompID, read from
+    the environment or the file named; a secret that cannot be read is a ConfigError."""
+    found: dict[str, tuple[str, str | None]] = {}
+    problems = []
+    for i, session in enumerate(config.oms.sessions):
+        if session.username is None:
+            continue
+        password = None
+        where = f"oms.sessions[{i}]"
+        if session.password_env is not None:
+            password = os.environ.get(session.password_env)
+            if not password:
+                problems.append(f"{where}.password_env: environment variable "
+                                f"{session.password_env} is not set")
+        elif session.password_file is not None:
+            try:
+                password = Path(session.password_file).read_text().splitlines()[0].strip()
+            except (OSError, UnicodeDecodeError, IndexError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) else "empty or not text"
+                problems.append(f"{where}.password_file: cannot read "
+                                f"{session.password_file}: {why}")
+        found[session.comp_id] = (session.username, password)
+    if problems:
+        raise ConfigError(problems)
+    return found
 
 
 def check_config(path: str | Path) -> list[str]:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 import structlog
 from prometheus_client import start_http_server
 
 from connectors.fix_venue import FixVenueConnector
-from sor_daemon.config import SorConfig
+from sor_daemon.admin import AdminServer
+from sor_daemon.audit import AuditError, AuditTrail, MiB
+from sor_daemon.config import SorConfig, oms_credentials
 from sor_daemon.domain import ExecType, OrdStatus
 from sor_daemon.engine import (
     Action,
@@ -30,8 +35,10 @@ from sor_daemon.engine import (
     ChildFilled,
     Decision,
     Engine,
+    Halted,
     IdSource,
     ParentEnded,
+    Resumed,
     SendChild,
     ToOms,
 )
@@ -57,7 +64,9 @@ from sor_daemon.metrics import (
     FILLED_SHARES,
     FILLS,
     FIX_MESSAGES,
+    HALTED_SYMBOLS,
     KILL_SWITCH,
+    KILL_SWITCH_EVENTS,
     MARKOUT,
     PARENT_ACK_LATENCY,
     PARENT_DONE,
@@ -77,6 +86,7 @@ from sor_daemon.metrics import (
 )
 from sor_daemon.monitor import ExecutionMonitor, Record, to_json
 from sor_daemon.orders import ParentOrder
+from sor_daemon.risk import ALL, Halt, risk_from_config
 from sor_daemon.routing.routes import Broker
 from sor_daemon.routing.strategy import VenueState
 
@@ -85,6 +95,11 @@ FIRST_REPORTS = frozenset({ExecType.NEW, ExecType.TRADE, ExecType.REJECTED,
 """The report that ends a parent's acknowledgement wait, whichever comes first."""
 TICK_SECONDS = 0.1
 """How often the engine's timers are looked at."""
+
+
+def _halt_json(halt: Halt) -> dict[str, Any]:
+    since = datetime.fromtimestamp(halt.since_ns / 1e9, UTC).isoformat(timespec="seconds")
+    return {"scope": halt.scope, "reason": halt.reason, "by": halt.by, "since": since}
 
 
 def id_prefix(now_ns: int) -> str:
@@ -98,9 +113,23 @@ def id_prefix(now_ns: int) -> str:
 
 
 class Daemon:
-    def __init__(self, config: SorConfig) -> None:
+    def __init__(self, config: SorConfig,
+                 credentials: dict[str, tuple[str, str | None]] | None = None) -> None:
+        """``credentials``: OMS usernames and passwords by CompID (default: read as the
+        config says, from the environment or a file)."""
         self.config = config
         self.log = structlog.get_logger("sor")
+        log_dir = config.log.fix_message_dir
+        audit = config.audit
+        self.audit = (AuditTrail(Path(audit.path), audit.durability, audit.max_mb * MiB,
+                                 audit.keep) if audit.path else None)
+        self.gateway = OmsGateway(config.oms, self, log_dir,
+                                  oms_credentials(config) if credentials is None
+                                  else credentials,
+                                  tap=self._tap_oms if self.audit else None)
+        comp_ids = {comp_id: name for name, comp_id in self.gateway.sessions.items()}
+        risk, kill_switch = risk_from_config(
+            config.risk, {comp_ids[s.comp_id]: s.limits for s in config.oms.sessions})
         self.engine = Engine(
             ticks={s: c.tick_size for s, c in config.symbols.items()},
             venues=[VenueState(v.name, v.kind, False, v.taker_fee, v.maker_rebate,
@@ -113,19 +142,22 @@ class Daemon:
             brokers=[Broker(b.name, b.commission_per_share, b.expected_latency_ms,
                             frozenset(b.venues)) for b in config.brokers],
             passive_ttl_ns=config.routing.passive_child_ttl_ms * 1_000_000,
+            risk=risk, kill_switch=kill_switch,
+            cancel_children_on_halt=config.risk.cancel_children_on_halt,
         )
-        log_dir = config.log.fix_message_dir
-        self.gateway = OmsGateway(config.oms, self, log_dir)
+        self.admin = AdminServer(config.admin.socket, self._admin)
         self.connectors = {
-            v.name: FixVenueConnector(v, list(config.symbols), self, log_dir)
+            v.name: FixVenueConnector(
+                v, list(config.symbols), self, log_dir,
+                tap=functools.partial(self._tap_venue, v.name) if self.audit else None)
             for v in [*config.venues, *config.brokers]
         }
         self._metrics_server = None
         self._ticker: asyncio.Future[None] | None = None
         for venue in self.connectors:
             SESSION_UP.labels(venue).set(0)
-        SESSION_UP.labels("oms").set(0)
         KILL_SWITCH.set(0)
+        HALTED_SYMBOLS.set(0)
         self.monitor = ExecutionMonitor(config.monitor.scorecard_window_s)
         self._records: IO[bytes] | None = None
         self._scored_ns = 0
@@ -142,6 +174,7 @@ class Daemon:
         self._metrics_server, _ = start_http_server(metrics.port, metrics.host)
         for connector in self.connectors.values():
             await connector.start()
+        await self.admin.start()
         await self.gateway.start()
         if self.config.monitor.records:
             path = Path(self.config.monitor.records)
@@ -155,6 +188,7 @@ class Daemon:
         """Stop intake first, then log out of every venue."""
         self.log.info("daemon_stopping", open_parents=len(self.engine.open_parents()))
         await self.gateway.stop()
+        await self.admin.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,6 +197,8 @@ class Daemon:
         if self._records is not None:
             self._records.close()
             self._records = None
+        if self.audit is not None:
+            self._audited(self.audit.close)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -185,6 +221,8 @@ class Daemon:
                 actions = self.engine.tick(now)
                 if actions:
                     self._execute(actions)
+                if self.audit is not None:
+                    self._audited(self.audit.flush)
                 if now - self._scored_ns >= 1_000_000_000:
                     self._scored_ns = now
                     self._export_scorecards(now)
@@ -223,16 +261,23 @@ class Daemon:
         ANOMALIES.labels(problem).inc()
         self.log.error("oms_message_failed", session=session, problem=problem, detail=detail)
 
+    def oms_logon_refused(self, session: str, reason: str) -> None:
+        self.log.warning("oms_logon_refused", session=session or None, reason=reason)
+
     # ---------------------------------------------------------- venue events
 
     def venue_session(self, venue: str, up: bool) -> None:
-        if not up and venue in self._up:
+        now = time.time_ns()
+        dropped = not up and venue in self._up
+        if dropped:
             VENUE_OUTAGES.labels(venue).inc()
-            self.monitor.venue_down(venue, time.time_ns())
+            self.monitor.venue_down(venue, now)
         (self._up.add if up else self._up.discard)(venue)
         SESSION_UP.labels(venue).set(1 if up else 0)
         self.log.info("venue_session_up" if up else "venue_session_down", venue=venue)
-        self._execute(self.engine.venue_session(venue, up, time.time_ns()))
+        self._execute(self.engine.venue_session(venue, up, now))
+        if dropped:
+            self._execute(self.engine.venue_error(venue, "session down", now))
 
     def venue_execution(self, venue: str, report: ExecutionReport) -> None:
         now = time.time_ns()
@@ -262,6 +307,7 @@ class Daemon:
     def venue_problem(self, venue: str, problem: str, detail: str) -> None:
         ANOMALIES.labels(problem).inc()
         self.log.error("venue_problem", venue=venue, problem=problem, detail=detail)
+        self._execute(self.engine.venue_error(venue, problem, time.time_ns()))
 
     # --------------------------------------------------------------- actions
 
@@ -279,6 +325,11 @@ class Daemon:
                         DECISION_LATENCY.labels(child.parent.strategy).observe(
                             (time.perf_counter_ns() - decision_started) / 1e9)
                         decision_started = None
+                    parent = child.parent
+                    self._audit_event("child", order_id=parent.order_id,
+                                      parent=parent.cl_ord_id, child=order.cl_ord_id,
+                                      venue=child.venue, route=child.route, qty=order.qty,
+                                      price=order.price)
                     CHILD_ORDERS.labels(child.route, child.parent.strategy).inc()
                     CHILD_SHARES.labels(child.route).inc(child.qty)
                     FIX_MESSAGES.labels("out", venue, "D").inc()
@@ -313,9 +364,111 @@ class Daemon:
                     self._record(self.monitor.child_ended(
                         parent.order_id, parent.strategy, parent.symbol, parent.side,
                         child.route, child.qty, child.cum_qty, child.status.name.lower(),
-                        latency / 1e9 if latency else None, time.time_ns()))
+                        latency / 1e9 if latency is not None else None, time.time_ns()))
                 case ParentEnded(parent=parent):
                     self._parent_ended(parent)
+                case Halted(halt=halt):
+                    KILL_SWITCH_EVENTS.labels(halt.by).inc()
+                    self._halts_changed()
+                    self._audit_event("kill_switch", engaged=True, scope=halt.scope,
+                                      reason=halt.reason, by=halt.by)
+                    self.log.warning("kill_switch_engaged", scope=halt.scope, reason=halt.reason,
+                                     by=halt.by)
+                case Resumed(halts=halts):
+                    self._halts_changed()
+                    self._audit_event("kill_switch", engaged=False,
+                                      lifted=[h.scope for h in halts], by="operator")
+                    self.log.warning("kill_switch_resumed", lifted=[h.scope for h in halts])
+
+    # ----------------------------------------------------------------- audit
+
+    def _tap_oms(self, direction: str, session: str, raw: str, now_ns: int) -> None:
+        assert self.audit is not None
+        self._audited(self.audit.message, direction,
+                      f"oms:{self.gateway.sessions.get(session, session)}", raw, now_ns)
+
+    def _tap_venue(self, venue: str, direction: str, session: str, raw: str,
+                   now_ns: int) -> None:
+        assert self.audit is not None
+        self._audited(self.audit.message, direction, venue, raw, now_ns)
+
+    def _audit_event(self, kind: str, **fields: Any) -> None:
+        if self.audit is not None:
+            self._audited(self.audit.event, kind, time.time_ns(), **fields)
+
+    def _audited(self, write: Callable[..., None], *args: Any, **fields: Any) -> None:
+        """Write to the audit trail; a trail that cannot be written halts trading (an
+        unrecorded order is a compliance breach), once."""
+        try:
+            write(*args, **fields)
+        except AuditError as exc:
+            ANOMALIES.labels("audit_write_failed").inc()
+            self.log.error("audit_write_failed", error=str(exc))
+            if ALL not in self.engine.kill_switch.halts:
+                self._execute(self.engine.halt(ALL, f"audit trail unwritable: {exc}",
+                                               "audit", time.time_ns()))
+
+    def _halts_changed(self) -> None:
+        halts = self.engine.kill_switch.halts
+        KILL_SWITCH.set(1 if ALL in halts else 0)
+        HALTED_SYMBOLS.set(sum(1 for scope in halts if scope != ALL))
+
+    # ----------------------------------------------------------------- admin
+
+    async def _admin(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One operator command from the control socket (on the loop, like every event)."""
+        command, now = request["command"], time.time_ns()
+        reason = str(request.get("reason") or "operator request")[:200]
+        self.log.warning("admin_command", command=command, reason=reason)
+        if command != "status":
+            self._audit_event("admin", command=command, reason=reason)
+        if command == "status":
+            return {"ok": True, "status": self.status(now)}
+        if command == "halt":
+            actions = self.engine.halt(ALL, reason, "operator", now)
+            if not actions:
+                return {"ok": False, "error": "the kill switch is already engaged"}
+            self._execute(actions)
+            cancels = sum(1 for a in actions if isinstance(a, CancelChild))
+            return {"ok": True, "message": f"kill switch engaged: new orders refused; "
+                                           f"{cancels} working children being cancelled"}
+        if command == "resume":
+            actions = self.engine.resume(now)
+            if not actions:
+                return {"ok": False, "error": "nothing is halted"}
+            self._execute(actions)
+            sent = sum(1 for a in actions if isinstance(a, SendChild))
+            return {"ok": True, "message": f"resumed: routing again ({sent} children sent)"}
+        open_now = len(self.engine.open_parents())
+        self._execute(self.engine.cancel_all(f"canceled by operator: {reason}", now))
+        return {"ok": True, "message": f"cancelling {open_now} open orders"}
+
+    def status(self, now_ns: int, max_orders: int = 50) -> dict[str, Any]:
+        """Sessions, the kill switch, open orders and venue health, JSON-safe."""
+        parents = sorted(self.engine.open_parents(), key=lambda p: p.created_ns)
+        oms_up = {name: self.gateway.endpoint.is_logged_on(name)
+                  for name in self.gateway.sessions}
+        return {
+            "halts": [_halt_json(h) for h in self.engine.kill_switch.halts.values()],
+            "sessions": [
+                *({"name": f"oms:{comp_id}", "kind": "oms", "up": oms_up[name]}
+                  for name, comp_id in self.gateway.sessions.items()),
+                *({"name": name, "kind": "broker" if name in self.engine.context.routes.brokers
+                   else self.engine.venues[name].kind, "up": name in self._up}
+                  for name in self.connectors),
+            ],
+            "open_count": len(parents),
+            "open_orders": [{
+                "cl_ord_id": p.cl_ord_id, "session": self.gateway.sessions.get(p.session),
+                "symbol": p.symbol, "side": p.side.name.lower(), "qty": p.qty,
+                "filled": p.cum_qty, "status": p.status.name.lower(), "strategy": p.strategy,
+                "working_children": len(p.live_children())} for p in parents[:max_orders]],
+            "venues": [{"route": route, "fill_rate": card.fill_rate,
+                        "reject_rate": card.reject_rate, "ack_latency_s": card.ack_latency_s,
+                        "outages": card.outages, "children": card.children}
+                       for route, card in sorted(
+                           self.monitor.scorecards.snapshot(now_ns).items())],
+        }
 
     # --------------------------------------------------------------- monitor
 
@@ -366,15 +519,19 @@ class Daemon:
 
     def _log_decision(self, decision: Decision) -> None:
         """One event per routing decision: every venue considered, and what was sent."""
-        self.log.info(
-            "routing_decision", parent=decision.parent.cl_ord_id, strategy=decision.strategy,
-            qty=decision.qty,
-            candidates=[{"venue": c.venue, "kind": c.kind, "up": c.up,
-                         "exhausted": c.exhausted, "touch": c.touch, "size": c.size,
-                         "fill_rate": round(c.fill_rate, 3),
-                         "ack_ms": round(c.ack_latency_ms, 3)} for c in decision.candidates],
-            children=[{"venue": p.venue, "qty": p.qty, "price": p.price, "tif": p.tif,
-                       "min_qty": p.min_qty} for p in decision.children])
+        candidates = [{"venue": c.venue, "kind": c.kind, "up": c.up,
+                       "exhausted": c.exhausted, "touch": c.touch, "size": c.size,
+                       "fill_rate": round(c.fill_rate, 3),
+                       "ack_ms": round(c.ack_latency_ms, 3)} for c in decision.candidates]
+        children = [{"venue": p.venue, "qty": p.qty, "price": p.price, "tif": p.tif,
+                     "min_qty": p.min_qty} for p in decision.children]
+        parent = decision.parent
+        self.log.info("routing_decision", parent=parent.cl_ord_id, strategy=decision.strategy,
+                      qty=decision.qty, candidates=candidates, children=children)
+        self._audit_event("decision", order_id=parent.order_id, parent=parent.cl_ord_id,
+                          strategy=decision.strategy, qty=decision.qty,
+                          candidates=candidates, children=children,
+                          routes=list(decision.routes))
 
     def _report(self, session: str, message: ExecutionReport | CancelReject) -> None:
         if isinstance(message, ExecutionReport):

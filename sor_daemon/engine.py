@@ -21,7 +21,7 @@ from sor_daemon.domain import (
     OrdType,
     TimeInForce,
 )
-from sor_daemon.intake import Rejection, validate_new_order, validate_replace
+from sor_daemon.intake import Rejection, ReplaceTerms, validate_new_order, validate_replace
 from sor_daemon.market import ConsolidatedBook, VenueBook, improves
 from sor_daemon.messages import (
     NO_ORDER_ID,
@@ -36,6 +36,7 @@ from sor_daemon.messages import (
     refusal_report,
 )
 from sor_daemon.orders import ChildOrder, IllegalTransition, ParentOrder, PendingRequest
+from sor_daemon.risk import ALL, Halt, KillSwitch, RiskChecks, SessionRules
 from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
 from sor_daemon.routing.routes import Broker
@@ -131,6 +132,20 @@ class ParentEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class Halted:
+    """The kill switch engaged (for everything, or one symbol)."""
+
+    halt: Halt
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """An operator lifted these halts."""
+
+    halts: tuple[Halt, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Anomaly:
     """Something that must never happen did, or a counterparty sent nonsense."""
 
@@ -139,7 +154,7 @@ class Anomaly:
 
 
 Action = (SendChild | CancelChild | ToOms | Anomaly | Decision | ChildAcked | ChildFilled
-          | ChildEnded | ParentEnded)
+          | ChildEnded | ParentEnded | Halted | Resumed)
 
 
 class IdSource:
@@ -163,11 +178,15 @@ class Engine:
         send_pending_new: bool = False,
         brokers: Sequence[Broker] = (),
         passive_ttl_ns: int = 0,
+        risk: RiskChecks | None = None,
+        kill_switch: KillSwitch | None = None,
+        cancel_children_on_halt: bool = True,
     ) -> None:
         """``venues``: their state (fees, latency, staleness), or just name -> kind;
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
         the touch rests before it is withdrawn and routed again (0: until the market
-        moves away from it)."""
+        moves away from it); ``risk``: pre-trade checks (None: no limits);
+        ``kill_switch``: halts and the breakers that engage them."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
@@ -187,6 +206,13 @@ class Engine:
         self._seen_execs: set[tuple[str, str]] = set()
         self._passive: dict[str, set[ChildOrder]] = {}
         """Day children posted at the touch (not at their parent's limit), by symbol."""
+        self.risk = risk or RiskChecks({}, SessionRules())
+        self.kill_switch = kill_switch or KillSwitch()
+        self._cancel_children_on_halt = cancel_children_on_halt
+        self._open: dict[str, int] = {}
+        """Working parents per OMS session (max_open_orders)."""
+        self._quoted: set[str] = set()
+        """Symbols some lit venue has published a book for (market-data-loss breaker)."""
 
     # ------------------------------------------------------------------ queries
 
@@ -203,6 +229,9 @@ class Engine:
     # ---------------------------------------------------------------- OMS side
 
     def new_order(self, session: str, fields: NewOrderFields, now_ns: int) -> list[Action]:
+        throttled = self.risk.admit(session, now_ns)
+        if throttled is not None:
+            return [self._reject_new(session, fields, throttled)]
         if (session, fields.cl_ord_id) in self._parents:
             return [self._reject_new(session, fields, Rejection(
                 OrdRejReason.DUPLICATE_ORDER,
@@ -211,6 +240,15 @@ class Engine:
         order = validate_new_order(fields, self._ticks, self._venues, self._strategy_codes)
         if isinstance(order, Rejection):
             return [self._reject_new(session, fields, order)]
+        halted = self.kill_switch.refusal(order.symbol)
+        if halted is not None:
+            return [self._reject_new(session, fields,
+                                     Rejection(OrdRejReason.BROKER_OPTION, halted))]
+        breach = self.risk.check_order(session, order.symbol, order.side, order.ord_type,
+                                       order.qty, order.price, self.market.nbbo(order.symbol),
+                                       self._open.get(session, 0))
+        if breach is not None:
+            return [self._reject_new(session, fields, breach)]
         unavailable = self._unavailable(order.ex_destination)
         if unavailable:
             return [self._reject_new(session, fields,
@@ -236,6 +274,7 @@ class Engine:
             arrival_mid=self.market.nbbo(order.symbol).mid,
         )
         self._parents[(session, parent.cl_ord_id)] = parent
+        self._open[session] = self._open.get(session, 0) + 1
         actions: list[Action] = []
         if self._send_pending_new:
             actions.append(self._report(parent, ExecType.PENDING_NEW))
@@ -260,6 +299,8 @@ class Engine:
         assert parent is not None
         terms = validate_replace(fields, self._as_order(parent), parent.cum_qty,
                                  self._ticks[parent.symbol])
+        if not isinstance(terms, Rejection):
+            terms = self._replace_refusal(session, parent, terms, now_ns) or terms
         if isinstance(terms, Rejection):
             return [self._cancel_reject(parent, fields.cl_ord_id, fields.orig_cl_ord_id,
                                         CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, terms.text)]
@@ -267,6 +308,18 @@ class Engine:
             is_replace=True, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
             qty=terms.qty, price=terms.price,
         ), now_ns)
+
+    def _replace_refusal(self, session: str, parent: ParentOrder, terms: ReplaceTerms,
+                         now_ns: int) -> Rejection | None:
+        """The throttle, the kill switch and the limits, on a replace's new terms."""
+        throttled = self.risk.admit(session, now_ns)
+        if throttled is not None:
+            return throttled
+        halted = self.kill_switch.refusal(parent.symbol)
+        if halted is not None:
+            return Rejection(OrdRejReason.BROKER_OPTION, halted)
+        return self.risk.check_order(session, parent.symbol, parent.side, parent.ord_type,
+                                     terms.qty, terms.price, self.market.nbbo(parent.symbol))
 
     def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
         parent = self._parents.get((session, fields.cl_ord_id or ""))
@@ -304,7 +357,68 @@ class Engine:
             self._withdraw(passive, lambda child: (
                 child.expires_ns is not None and child.expires_ns <= now_ns
                 and child.status is not OrdStatus.PENDING_NEW), actions)
+        if self.kill_switch.market_data_loss:
+            for symbol in [s for s in self._quoted if not self.market.venue_books(s)]:
+                self._quoted.discard(symbol)
+                actions += self.halt(symbol, f"no market data: no lit venue publishes {symbol}",
+                                     "market data breaker", now_ns)
         return actions
+
+    # ------------------------------------------------------------- controls
+
+    def halt(self, scope: str, reason: str, by: str, now_ns: int) -> list[Action]:
+        """Engage the kill switch for everything (`ALL`) or one symbol: new orders are
+        refused and, if so configured, every working child there is cancelled (parents
+        stay open, routed again on `resume`)."""
+        halt = self.kill_switch.engage(scope, reason, by, now_ns)
+        if halt is None:
+            return []
+        actions: list[Action] = [Halted(halt)]
+        if self._cancel_children_on_halt:
+            for parent in self.open_parents():
+                if scope == ALL or parent.symbol == scope:
+                    for child in parent.live_children():
+                        if child.status is not OrdStatus.PENDING_CANCEL:
+                            self._cancel_child(child, actions)
+        return actions
+
+    def resume(self, now_ns: int) -> list[Action]:
+        """An operator lifts every halt: open parents are routed again."""
+        lifted = self.kill_switch.resume()
+        if not lifted:
+            return []
+        actions: list[Action] = [Resumed(tuple(lifted))]
+        for parent in self.open_parents():
+            actions += self._route(parent, now_ns)
+        return actions
+
+    def cancel_all(self, text: str, now_ns: int) -> list[Action]:
+        """Cancel every open parent (unsolicited: each ends Canceled with ``text``). A
+        pending replace is refused first; a pending cancel just goes on."""
+        actions: list[Action] = []
+        for parent in self.open_parents():
+            pending = parent.pending
+            if pending is not None and not pending.is_replace:
+                continue
+            if pending is not None:
+                actions.append(self._cancel_reject(
+                    parent, pending.cl_ord_id, pending.orig_cl_ord_id or parent.cl_ord_id,
+                    CxlRejResponseTo.REPLACE, CxlRejReason.BROKER_OPTION,
+                    f"order canceled meanwhile: {text}"))
+                parent.pending = None
+                self._move(parent, parent.working_status, actions)
+            actions += self._begin_pending(parent, PendingRequest(
+                is_replace=False, cl_ord_id=parent.cl_ord_id, orig_cl_ord_id=None,
+                text=text), now_ns)
+        return actions
+
+    def venue_error(self, venue: str, what: str, now_ns: int) -> list[Action]:
+        """A venue session dropped or sent something unusable: a burst engages the kill
+        switch."""
+        burst = self.kill_switch.venue_error(now_ns)
+        if burst is None:
+            return []
+        return self.halt(ALL, f"{burst} (last: {venue} {what})", "venue error breaker", now_ns)
 
     def venue_book(self, book: VenueBook, now_ns: int = 0) -> list[Action]:
         """A venue's new book. A child posted at the touch there that the market has moved
@@ -313,6 +427,7 @@ class Engine:
         if book.venue not in self._venues:
             return []
         self.market.update(book)
+        self._quoted.add(book.symbol)
         passive = self._passive.get(book.symbol)
         if not passive:
             return []
@@ -385,13 +500,18 @@ class Engine:
                                        f"{venue} ExecType {report.exec_type.name} for "
                                        f"{child.cl_ord_id}"))
         if child.is_terminal:
-            self._learn(child, actions)
+            self._learn(child, actions, now_ns)
             actions += self._after_child(child.parent, now_ns)
         return actions
 
-    def _learn(self, child: ChildOrder, actions: list[Action]) -> None:
-        """Tell the routing context (and the monitor) how a finished child did."""
+    def _learn(self, child: ChildOrder, actions: list[Action], now_ns: int) -> None:
+        """Tell the routing context (and the monitor) how a finished child did; a burst of
+        rejects engages the kill switch."""
         actions.append(ChildEnded(child))
+        if child.status is OrdStatus.REJECTED:
+            burst = self.kill_switch.child_rejected(now_ns)
+            if burst is not None:
+                actions += self.halt(ALL, burst, "reject breaker", now_ns)
         self.context.child_done(
             child.venue, self._venues[child.venue].kind == "dark", child.qty, child.cum_qty,
             child.status is OrdStatus.REJECTED, child.via)
@@ -424,7 +544,7 @@ class Engine:
         self._move(child, OrdStatus.REJECTED, actions)
         child.parent.exhausted_venues.add(child.venue)
         child.parent.text = f"{child.route}: {reason}"
-        self._learn(child, actions)
+        self._learn(child, actions, now_ns)
         return actions + self._after_child(child.parent, now_ns)
 
     # ---------------------------------------------------------------- internals
@@ -445,6 +565,16 @@ class Engine:
         if parent.is_terminal or parent.pending is not None:
             return []
         live = parent.live_children()
+        halted = self.kill_switch.refusal(parent.symbol)
+        if halted is not None:
+            # Nothing new goes out; a resting parent waits for resume, an IOC one ends.
+            if live or (parent.tif is not TimeInForce.IOC
+                        and parent.ord_type is not OrdType.MARKET):
+                return []
+            actions: list[Action] = []
+            self._move(parent, OrdStatus.CANCELED, actions)
+            actions.append(self._report(parent, ExecType.CANCELED, text=halted))
+            return actions
         if any(c.tif is not TimeInForce.DAY or c.status is OrdStatus.PENDING_NEW
                or c.cancel_ids for c in live):
             return []
@@ -611,9 +741,11 @@ class Engine:
         self._parents[(parent.session, request.cl_ord_id)] = parent
         target = OrdStatus.PENDING_REPLACE if request.is_replace else OrdStatus.PENDING_CANCEL
         self._move(parent, target, actions)
-        actions.append(self._report(
-            parent, ExecType.PENDING_REPLACE if request.is_replace else ExecType.PENDING_CANCEL,
-            cl_ord_id=request.cl_ord_id, orig_cl_ord_id=request.orig_cl_ord_id))
+        if request.orig_cl_ord_id is not None:  # the OMS asked: it hears it is pending
+            actions.append(self._report(
+                parent, ExecType.PENDING_REPLACE if request.is_replace
+                else ExecType.PENDING_CANCEL,
+                cl_ord_id=request.cl_ord_id, orig_cl_ord_id=request.orig_cl_ord_id))
         live = parent.live_children()
         if not live:
             return actions + self._resolve_pending(parent, now_ns)
@@ -639,7 +771,8 @@ class Engine:
             parent.cl_ord_id = request.cl_ord_id
             self._move(parent, OrdStatus.CANCELED, actions)
             actions.append(self._report(parent, ExecType.CANCELED,
-                                        orig_cl_ord_id=request.orig_cl_ord_id))
+                                        orig_cl_ord_id=request.orig_cl_ord_id,
+                                        text=request.text))
             return actions
         if parent.cum_qty > request.qty:
             self._move(parent, parent.working_status, actions)
@@ -666,6 +799,7 @@ class Engine:
             actions.append(Anomaly("illegal_transition", str(exc)))
             return
         if isinstance(order, ParentOrder) and order.is_terminal:
+            self._open[order.session] -= 1
             actions.append(ParentEnded(order))
 
     @staticmethod

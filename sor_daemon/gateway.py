@@ -1,13 +1,20 @@
-"""The OMS-facing FIX acceptor: D/F/G/H in, 8/9/j out. Translation only."""
+"""The OMS-facing FIX acceptor: D/F/G/H in, 8/9/j out, and who may log on.
+
+Translation and logon checks only: one quickfix session per configured OMS CompID; a
+session with a username must log on with it and its password (compared in constant
+time, the secret never logged).
+"""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Mapping
 from typing import Protocol
 
 from sor_daemon.config import OmsConfig
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, WireTap
 from sor_daemon.messages import (
     CancelFields,
     CancelReject,
@@ -16,7 +23,7 @@ from sor_daemon.messages import (
     ReplaceFields,
     StatusFields,
 )
-from sor_daemon.metrics import FIX_MESSAGES, SESSION_UP
+from sor_daemon.metrics import FIX_MESSAGES, LOGON_REJECTS, SESSION_UP
 
 SUPPORTED = "D (NewOrderSingle), F (OrderCancelRequest), G (OrderCancelReplaceRequest), " \
             "H (OrderStatusRequest)"
@@ -35,19 +42,74 @@ class OmsEvents(Protocol):
 
     def oms_problem(self, session: str, problem: str, detail: str) -> None: ...
 
+    def oms_logon_refused(self, session: str, reason: str) -> None: ...
+
+
+Credentials = tuple[str, str | None]
+"""A session's username and password (None: any password, e.g. none configured)."""
+
 
 class OmsGateway:
-    def __init__(self, config: OmsConfig, events: OmsEvents, log_dir: str | None = None) -> None:
+    def __init__(self, config: OmsConfig, events: OmsEvents, log_dir: str | None = None,
+                 credentials: Mapping[str, Credentials] | None = None,
+                 tap: WireTap | None = None) -> None:
+        """``credentials``: by OMS CompID, for sessions that log on with a username;
+        ``tap``: sees every message on the OMS sessions but heartbeats (the audit trail)."""
         self._events = events
-        spec = SessionSpec(
-            sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
+        specs = [SessionSpec(
+            sender_comp_id=config.sender_comp_id, target_comp_id=session.comp_id,
             port=config.port, heartbeat_seconds=config.heartbeat_seconds,
             allowed_addresses=tuple(config.allowed_remote_addresses),
-        )
-        self.session = spec.name
-        self.endpoint = FixEndpoint("oms", [spec], self, initiator=False, log_dir=log_dir,
-                                    on_error=self._on_error)
-        self._out = {t: FIX_MESSAGES.labels("out", "oms", t) for t in ("8", "9", "j")}
+        ) for session in config.sessions]
+        self.sessions = {spec.name: spec.target_comp_id for spec in specs}
+        """quickfix session name -> the OMS's CompID."""
+        self._credentials = {name: (credentials or {}).get(comp_id)
+                             for name, comp_id in self.sessions.items()}
+        self.endpoint = FixEndpoint("oms", specs, self, initiator=False, log_dir=log_dir,
+                                    on_error=self._on_error, logon_check=self._check_logon,
+                                    logon_events=self, tap=tap)
+        self._labels = {name: f"oms:{comp_id}" for name, comp_id in self.sessions.items()}
+        self._in = {name: {t: FIX_MESSAGES.labels("in", label, t) for t in "DFGH"}
+                    for name, label in self._labels.items()}
+        self._out = {name: {t: FIX_MESSAGES.labels("out", label, t) for t in ("8", "9", "j")}
+                     for name, label in self._labels.items()}
+        for label in self._labels.values():
+            SESSION_UP.labels(label).set(0)
+
+    def _check_logon(self, session: str, logon: FixMessage) -> str | None:
+        """On quickfix's thread: why this Logon is refused, or None. Constant-time
+        comparisons, so a wrong guess takes as long as a nearly right one."""
+        expected = self._credentials.get(session)
+        if expected is None:
+            return None
+        username, password = expected
+        given_user, given_password = logon.get(553) or "", logon.get(554) or ""
+        user_ok = hmac.compare_digest(given_user.encode(), username.encode())
+        password_ok = password is None or hmac.compare_digest(given_password.encode(),
+                                                              password.encode())
+        if not given_user or (password is not None and not given_password):
+            reason = "Username (553) and Password (554) are required"
+            LOGON_REJECTS.labels("missing_credentials").inc()
+        elif not (user_ok and password_ok):
+            reason = "invalid username or password"
+            LOGON_REJECTS.labels("bad_credentials").inc()
+        else:
+            return None
+        return reason
+
+    def on_logon_refused(self, session: str, reason: str) -> None:
+        self._events.oms_logon_refused(session, reason)
+
+    def on_unknown_session(self, raw: str) -> None:
+        LOGON_REJECTS.labels("unknown_comp_id").inc()
+        try:
+            message = codec.parse(raw)
+            who = f"SenderCompID {message.get(49)!r} -> TargetCompID {message.get(56)!r}"
+        except DecodeError:
+            who = "an unreadable message"
+        self._events.oms_logon_refused(
+            "", f"no session for {who}: allowed OMS CompIDs are "
+                f"{', '.join(sorted(self.sessions.values()))}; connection dropped")
 
     async def start(self) -> None:
         await self.endpoint.start()
@@ -62,19 +124,20 @@ class OmsGateway:
             msg_type, pairs = "9", codec.encode_cancel_reject(message)
         sent = self.endpoint.send(session, msg_type, pairs)
         if sent:
-            self._out[msg_type].inc()
+            self._out[session][msg_type].inc()
         return sent
 
     def on_logon(self, session: str) -> None:
-        SESSION_UP.labels("oms").set(1)
+        SESSION_UP.labels(self._labels[session]).set(1)
         self._events.oms_session(session, True)
 
     def on_logout(self, session: str) -> None:
-        SESSION_UP.labels("oms").set(0)
+        SESSION_UP.labels(self._labels[session]).set(0)
         self._events.oms_session(session, False)
 
     def on_message(self, session: str, message: FixMessage) -> None:
-        FIX_MESSAGES.labels("in", "oms", message.msg_type).inc()
+        counter = self._in[session].get(message.msg_type)
+        (counter or FIX_MESSAGES.labels("in", self._labels[session], "other")).inc()
         ev = self._events
         match message.msg_type:
             case "D":
@@ -94,7 +157,7 @@ class OmsGateway:
                          text: str) -> None:
         if self.endpoint.send(session, "j", codec.encode_business_reject(
                 message.get(34), message.msg_type, reason, text)):
-            self._out["j"].inc()
+            self._out[session]["j"].inc()
 
     def _on_error(self, session: str, raw: str, exc: Exception) -> None:
         kind = "undecodable_message" if isinstance(exc, DecodeError) else "handler_error"

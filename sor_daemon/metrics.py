@@ -34,6 +34,10 @@ VENUE_OUTAGES = Counter(
 CALLBACK_ERRORS = Counter(
     "sor_fix_callback_errors_total", "Errors caught inside quickfix callbacks.", ["endpoint"]
 )
+LOGON_REJECTS = Counter(
+    "sor_logon_rejects_total", "OMS logons refused: unknown_comp_id, missing_credentials, "
+    "bad_credentials.", ["reason"],
+)
 SESSION_REJECTS = Counter(
     "sor_fix_session_rejects_received_total",
     "Session-level Rejects (35=3) received: the counterparty refused one of our messages.",
@@ -74,6 +78,13 @@ ANOMALIES = Counter(
 )
 KILL_SWITCH = Gauge(
     "sor_kill_switch_engaged", "1 while the kill switch stops all new routing."
+)
+HALTED_SYMBOLS = Gauge(
+    "sor_halted_symbols", "Symbols halted on their own (e.g. all their market data lost)."
+)
+KILL_SWITCH_EVENTS = Counter(
+    "sor_kill_switch_events_total", "Halts engaged, by who: operator, reject breaker, venue "
+    "error breaker, market data breaker.", ["by"],
 )
 
 # ----------------------------------------------------------------- latency

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sor_daemon.config import SorConfig
+from sor_daemon.config import SorConfig, oms_credentials
 from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
@@ -85,10 +85,21 @@ class OmsClient:
 
     @classmethod
     def for_config(cls, config: SorConfig, host: str = "127.0.0.1",
-                   listener: Listener | None = None) -> OmsClient:
-        return cls(SessionSpec(sender_comp_id=config.oms.target_comp_id,
+                   listener: Listener | None = None, session: int = 0,
+                   password: str | None = None) -> OmsClient:
+        """A client for the config's ``session``-th OMS session. A session with a username
+        logs on with it and ``password`` (default: read where the daemon reads it)."""
+        oms = config.oms.sessions[session]
+        logon: dict[int, str] = {}
+        if oms.username is not None:
+            logon[553] = oms.username
+            if password is None:
+                password = oms_credentials(config)[oms.comp_id][1]
+            if password is not None:
+                logon[554] = password
+        return cls(SessionSpec(sender_comp_id=oms.comp_id,
                                target_comp_id=config.oms.sender_comp_id, port=config.oms.port,
-                               host=host), listener)
+                               host=host, logon_fields=logon), listener)
 
     async def start(self, timeout: float = 10.0) -> bool:
         await self.endpoint.start()

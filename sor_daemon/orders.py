@@ -99,9 +99,12 @@ class PendingRequest:
 
     is_replace: bool
     cl_ord_id: str
-    orig_cl_ord_id: str
+    orig_cl_ord_id: str | None
+    """None: an unsolicited cancel (an operator's cancel-all), reported without 41."""
     qty: int = 0
     price: Decimal | None = None
+    text: str | None = None
+    """Text (58) for the final report."""
 
 
 @dataclass(slots=True, eq=False)

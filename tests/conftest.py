@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ def free_port() -> int:
         return port
 
 
+def _run_dir() -> Path:
+    """A private directory for this run's control sockets (a Unix socket path must stay
+    under ~100 bytes, so not pytest's deep tmp_path)."""
+    global _RUN_DIR
+    if _RUN_DIR is None:
+        _RUN_DIR = Path(tempfile.mkdtemp(prefix="sor-test-"))
+    return _RUN_DIR
+
+
+_RUN_DIR: Path | None = None
+
+
 def default_config_data() -> dict[str, Any]:
     """The shipped config as a dict, moved to free ports so tests never collide."""
     with DEFAULT_CONFIG.open("rb") as fh:
@@ -51,6 +64,8 @@ def default_config_data() -> dict[str, Any]:
     data["oms"]["port"] = free_port()
     data["metrics"]["port"] = free_port()
     data["monitor"]["records"] = ""  # tests that read records set their own file
+    data["audit"]["path"] = ""        # ... and so do tests of the audit trail
+    data["admin"]["socket"] = str(_run_dir() / f"admin-{free_port()}.sock")
     for session in [*data["venues"], *data.get("brokers", [])]:
         session["port"] = free_port()
     return data

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class SessionSpec:
     reconnect_seconds: int = 1
     allowed_addresses: tuple[str, ...] = ("127.0.0.1",)
     extra: dict[str, str] = field(default_factory=dict)
+    logon_fields: dict[int, str] = field(default_factory=dict)
+    """Added to our Logon (an initiator's Username 553 / Password 554)."""
 
     @property
     def name(self) -> str:
@@ -157,16 +160,28 @@ class _Application(fix.Application):
             self._endpoint.errors.add(exc)
 
     def toAdmin(self, message, session_id):  # noqa: N802
-        pass
+        try:
+            endpoint = self._endpoint
+            if endpoint.has_logon_fields and message.getHeader().getField(35) == "A":
+                spec = endpoint._specs.get(session_id.toString())
+                for tag, value in spec.logon_fields.items() if spec else ():
+                    message.setField(tag, value)
+        except Exception as exc:  # noqa: BLE001
+            self._endpoint.errors.add(exc)
 
     def fromAdmin(self, message, session_id):  # noqa: N802
         try:
+            endpoint = self._endpoint
             raw = message.toString()
             if f"{SOH}35=3{SOH}" in raw:
-                self._endpoint._post(self._endpoint._session_reject, session_id.toString(), raw)
-            refusal = self._endpoint.logon_refusal
-            if refusal is not None and f"{SOH}35=A{SOH}" in raw:
-                raise fix.RejectLogon(refusal)
+                endpoint._post(endpoint._session_reject, session_id.toString(), raw)
+            if f"{SOH}35=A{SOH}" in raw:
+                refusal = endpoint.logon_refusal
+                if refusal is None and endpoint._logon_check is not None:
+                    refusal = endpoint._logon_check(session_id.toString(), parse(raw))
+                if refusal is not None:
+                    endpoint._post(endpoint._refused, session_id.toString(), refusal)
+                    raise fix.RejectLogon(refusal)
         except fix.RejectLogon:
             raise  # quickfix's own: refuses the logon with this text
         except Exception as exc:  # noqa: BLE001
@@ -183,6 +198,117 @@ class _Application(fix.Application):
             self._endpoint.errors.add(exc)
 
 
+WireTap = Callable[[str, str, str, int], None]
+"""Sees a FIX message on the wire, on the loop: direction ("in"/"out"), session, the
+message text and the time (ns) it crossed."""
+UNTAPPED = frozenset({"0", "1", "W", "X", "Y", "V"})
+"""Heartbeats, test requests and market data: not order messages, never tapped."""
+
+
+def _msg_type(text: str) -> str:
+    start = text.find(f"{SOH}35=")
+    if start < 0:
+        return ""
+    end = text.find(SOH, start + 4)
+    return text[start + 4:end if end >= 0 else None]
+
+
+class _SessionLog(fix.Log):
+    """A session's quickfix log: to quickfix's file log when there is one, and, with a
+    wire tap, every message the session reads or writes (garbage included, heartbeats
+    excepted) handed to the loop."""
+
+    def __init__(self, file_log: fix.Log | None, endpoint: FixEndpoint | None = None,
+                 session: str = "") -> None:
+        super().__init__()
+        self._file = file_log
+        self._tap_endpoint = endpoint if endpoint is not None and endpoint._tap else None
+        self._session = session
+
+    def _tap(self, direction: str, text: str) -> None:
+        endpoint = self._tap_endpoint
+        try:
+            if endpoint is not None and _msg_type(text) not in UNTAPPED:
+                endpoint._post(endpoint._tap_message, direction, self._session, text,
+                               time.time_ns())
+        except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
+            endpoint.errors.add(exc)  # type: ignore[union-attr]
+
+    def clear(self):
+        if self._file is not None:
+            self._file.clear()
+
+    def backup(self):
+        if self._file is not None:
+            self._file.backup()
+
+    def onIncoming(self, text):  # noqa: N802 - quickfix's names
+        self._tap("in", text)
+        if self._file is not None:
+            self._file.onIncoming(text)
+
+    def onOutgoing(self, text):  # noqa: N802
+        self._tap("out", text)
+        if self._file is not None:
+            self._file.onOutgoing(text)
+
+    def onEvent(self, text):  # noqa: N802
+        if self._file is not None:
+            self._file.onEvent(text)
+
+
+class _EngineLog(_SessionLog):
+    """The acceptor's own log: the one place quickfix tells of a logon for a CompID it has
+    no session for (1.16 has no dynamic sessions; it drops the connection unanswered)."""
+
+    def __init__(self, file_log: fix.Log | None, endpoint: FixEndpoint) -> None:
+        super().__init__(file_log)
+        self._endpoint = endpoint
+
+    def onEvent(self, text):  # noqa: N802
+        try:
+            if text.startswith(UNKNOWN_SESSION):
+                self._endpoint._post(self._endpoint._unknown_session,
+                                     text[len(UNKNOWN_SESSION):])
+            super().onEvent(text)
+        except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
+            self._endpoint.errors.add(exc)
+
+
+class _LogFactory(fix.LogFactory):
+    def __init__(self, endpoint: FixEndpoint, files: fix.FileLogFactory | None) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+        self._files = files
+        self._logs: list[fix.Log] = []  # quickfix holds raw pointers: keep them alive
+
+    def create(self, *session_id):
+        try:
+            file_log = self._files.create(*session_id) if self._files is not None else None
+            log = (_SessionLog(file_log, self._endpoint, session_id[0].toString())
+                   if session_id else _EngineLog(file_log, self._endpoint))
+        except Exception as exc:  # noqa: BLE001
+            self._endpoint.errors.add(exc)
+            log = _SessionLog(None)
+        log.__disown__()  # quickfix owns it now; returned still owned by Python, it crashes
+        self._logs.append(log)
+        return log
+
+    def destroy(self, log):
+        pass
+
+
+UNKNOWN_SESSION = "Session not found for incoming message: "
+
+
+class LogonEvents(Protocol):
+    """What an acceptor that checks logons tells its owner, on the loop thread."""
+
+    def on_logon_refused(self, session: str, reason: str) -> None: ...
+
+    def on_unknown_session(self, raw: str) -> None: ...
+
+
 class FixEndpoint:
     """A quickfix acceptor or initiator whose sessions are driven from an asyncio loop."""
 
@@ -195,7 +321,16 @@ class FixEndpoint:
         initiator: bool,
         log_dir: str | None = None,
         on_error: Callable[[str, str, Exception], None] | None = None,
+        logon_check: Callable[[str, FixMessage], str | None] | None = None,
+        logon_events: LogonEvents | None = None,
+        tap: WireTap | None = None,
     ) -> None:
+        """``logon_check`` (acceptors) sees each Logon on quickfix's thread and returns why
+        it is refused, or None; it must be quick and thread-safe. ``logon_events`` hears of
+        refused logons and of logons for CompIDs without a session. ``tap`` sees the
+        messages on the wire: with ``logon_events``, every one quickfix logs (what it
+        refused at session level too); otherwise the application messages sent and
+        received, and session Rejects received."""
         self.name = name
         self.errors = CallbackErrors(name)
         self._handler = handler
@@ -219,7 +354,14 @@ class FixEndpoint:
         self._settings = settings
         self._app = _Application(self)
         self._store = fix.MemoryStoreFactory()
-        self._log = fix.FileLogFactory(settings) if log_dir else None
+        self._logon_check = logon_check
+        self._logon_events = logon_events
+        self._tap = tap
+        self._tap_app = tap if logon_events is None else None
+        """Tapped here, not in the session log."""
+        self.has_logon_fields = any(spec.logon_fields for spec in sessions)
+        files = fix.FileLogFactory(settings) if log_dir else None
+        self._log = _LogFactory(self, files) if logon_events is not None else files
         self._engine: fix.ThreadedSocketAcceptor | fix.SocketInitiator | None = None
 
     @property
@@ -286,11 +428,14 @@ class FixEndpoint:
             False,
             self._dictionary,
         )
-        return bool(fix.Session.sendToTarget(message, self._session_ids[session]))
+        sent = bool(fix.Session.sendToTarget(message, self._session_ids[session]))
+        if sent and self._tap_app is not None and msg_type not in UNTAPPED:
+            self._tap_app("out", session, message.toString(), time.time_ns())
+        return sent
 
     # ------------------------------------------------------------ loop side
 
-    def _post(self, callback: Callable[..., None], *args: str) -> None:
+    def _post(self, callback: Callable[..., None], *args: str | int) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(callback, *args)
@@ -306,12 +451,28 @@ class FixEndpoint:
             self._logged_on.discard(session)
             self._handler.on_logout(session)
 
+    def _refused(self, session: str, reason: str) -> None:
+        if self._logon_events is not None:
+            self._logon_events.on_logon_refused(session, reason)
+
+    def _unknown_session(self, raw: str) -> None:
+        if self._logon_events is not None:
+            self._logon_events.on_unknown_session(raw)
+
+    def _tap_message(self, direction: str, session: str, raw: str, now_ns: int) -> None:
+        if self._tap is not None:
+            self._tap(direction, session, raw, now_ns)
+
     def _session_reject(self, session: str, raw: str) -> None:
+        if self._tap_app is not None:
+            self._tap_app("in", session, raw, time.time_ns())
         SESSION_REJECTS.labels(self.name).inc()
         self.session_rejects.append(parse(raw))
 
     def _receive(self, session: str, raw: str) -> None:
         """Parse and dispatch one inbound message; a failure is reported, never raised."""
+        if self._tap_app is not None and _msg_type(raw) not in UNTAPPED:
+            self._tap_app("in", session, raw, time.time_ns())
         try:
             self._handler.on_message(session, parse(raw))
         except Exception as exc:  # one bad message must not stop the loop

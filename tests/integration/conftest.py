@@ -33,6 +33,11 @@ class Stack:
     oms: OmsClient
 
     @property
+    def session(self) -> str:
+        """The daemon's name for the OMS client's session."""
+        return next(iter(self.daemon.gateway.sessions))
+
+    @property
     def sim(self) -> SimMarket:
         return self.venues[0].market
 

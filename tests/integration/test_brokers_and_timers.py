@@ -27,7 +27,7 @@ async def test_dark_pool_down_on_its_own_session_is_reached_through_the_broker(s
     order = stack.oms.new_order("AAPL", Side.BUY, 500, OrdType.LIMIT, Decimal("190.05"),
                                 TimeInForce.IOC, ex_destination="DARKA", target_strategy=DARK_FIRST)
     assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
-    parent = daemon.engine.parent(daemon.gateway.session, order.cl_ord_id)
+    parent = daemon.engine.parent(stack.session, order.cl_ord_id)
     [child] = parent.children.values()
     assert (child.venue, child.via) == ("DARKA", "BRKA")
     assert child.status in (OrdStatus.FILLED, OrdStatus.CANCELED), child.status
@@ -38,7 +38,7 @@ async def test_dark_pool_down_on_its_own_session_is_reached_through_the_broker(s
     again = stack.oms.new_order("AAPL", Side.BUY, 500, OrdType.LIMIT, Decimal("190.05"),
                                 TimeInForce.IOC, ex_destination="DARKA", target_strategy=DARK_FIRST)
     assert await stack.oms.wait_for(lambda: again.is_terminal, 10)
-    parent = daemon.engine.parent(daemon.gateway.session, again.cl_ord_id)
+    parent = daemon.engine.parent(stack.session, again.cl_ord_id)
     assert [c.via for c in parent.children.values()] == [None]
 
 
@@ -70,7 +70,7 @@ async def test_passive_children_are_withdrawn_after_their_time_to_live():
 
         def refreshed() -> bool:
             nonlocal parent
-            parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+            parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
             return parent is not None and any(
                 c.cancel_ids and c.status is OrdStatus.CANCELED
                 for c in parent.children.values() if c.tif is TimeInForce.DAY)

@@ -71,12 +71,12 @@ async def test_metrics_scorecards_and_records_after_a_flow(tmp_path: Path):
     assert "XNAS" in ratios and 0 < ratios["XNAS"] <= 1
     assert metrics["sor_kill_switch_engaged"][1][0].value == 0
     up = {s.labels["counterparty"] for s in samples("sor_fix_session_up")}
-    assert {"XNAS", "DARKA", "BRKA", "oms"} <= up
+    assert {"XNAS", "DARKA", "BRKA", "oms:OMS"} <= up
     # No high-cardinality labels anywhere.
     labels = {key for name, (_, found) in metrics.items() if name.startswith("sor_")
               for s in found for key in s.labels}
     assert labels <= {"venue", "strategy", "reason", "counterparty", "direction", "msg_type",
-                      "endpoint", "horizon", "status", "le"}
+                      "endpoint", "horizon", "status", "by", "le"}
 
     lines = [from_json(orjson.loads(line)) for line in records.read_bytes().splitlines()]
     parents = [r for r in lines if r.type == "parent"]

@@ -33,21 +33,22 @@ def write_toml(data: dict, path: Path) -> None:
 
     lines: list[str] = []
 
+    def tables(value) -> bool:
+        return isinstance(value, list) and bool(value) and isinstance(value[0], dict)
+
     def table(prefix: str, body: dict) -> None:
-        lines.extend(f"{k} = {scalar(v)}" for k, v in body.items() if not isinstance(v, dict))
+        lines.extend(f"{k} = {scalar(v)}" for k, v in body.items()
+                     if not isinstance(v, dict) and not tables(v))
         for key, value in body.items():
             if isinstance(value, dict):
                 lines.append(f"[{prefix}{key}]")
                 table(f"{prefix}{key}.", value)
+            elif tables(value):
+                for item in value:
+                    lines.append(f"[[{prefix}{key}]]")
+                    table(f"{prefix}{key}.", item)
 
-    for key, value in data.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                lines.append(f"[[{key}]]")
-                table(f"{key}.", item)
-        elif isinstance(value, dict):
-            lines.append(f"[{key}]")
-            table(f"{key}.", value)
+    table("", data)
     path.write_text("\n".join(lines) + "\n")
 
 

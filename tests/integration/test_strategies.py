@@ -25,7 +25,7 @@ async def test_strategy_fills_within_the_limit(stack: Stack, name: str):
     assert 0 < order.cum_qty <= 1500
     assert all(px <= Decimal("190.03") for _, px, _ in order.fills)
     assert sum(q for q, _, _ in order.fills) == order.cum_qty
-    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
     assert parent is not None and parent.strategy == name
 
 
@@ -34,7 +34,7 @@ async def test_sweep_sends_simultaneous_children_across_venues(stack: Stack):
                                 TimeInForce.IOC, target_strategy=STRATEGIES["sweep"].code)
     assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
     assert order.status is OrdStatus.FILLED
-    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
     first_wave = {c.venue for c in parent.children.values() if c.sent_ns == parent.created_ns}
     assert len(first_wave) >= 2, "one decision, several venues"
     prices = sorted(px for _, px, _ in order.fills)
@@ -50,7 +50,7 @@ async def test_dark_first_pings_pools_at_their_minimum_and_learns(stack: Stack):
                                     target_strategy=STRATEGIES["dark-first"].code)
         assert await stack.oms.wait_for(lambda order=order: order.is_terminal, 10)
         assert order.status is OrdStatus.FILLED  # the lit sweep completes what dark missed
-        parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+        parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
         pinged = [c for c in parent.children.values() if c.venue in dark]
         assert pinged, "dark pools are tried first"
         assert all(c.qty >= dark[c.venue] for c in pinged)
@@ -67,7 +67,7 @@ async def test_optimal_placement_takes_part_rests_the_rest_and_cancels(stack: St
                                 TimeInForce.DAY,
                                 target_strategy=STRATEGIES["optimal-placement"].code)
     assert await stack.oms.wait_for(lambda: order.status is not OrdStatus.PENDING_NEW, 10)
-    parent = stack.daemon.engine.parent(stack.daemon.gateway.session, order.cl_ord_id)
+    parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
     resting = [c for c in parent.children.values() if c.tif is TimeInForce.DAY]
     assert resting, "passive legs rest at the best bids"
     assert sum(c.qty for c in parent.children.values()) <= 3000

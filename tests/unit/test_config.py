@@ -143,15 +143,24 @@ def test_comp_id_with_a_space(tmp_path: Path) -> None:
 
 def test_oms_comp_id_too_long(tmp_path: Path) -> None:
     long_id = "X" * 33
-    line = only_problem(tmp_path, edited('target_comp_id = "OMS"', f'target_comp_id = "{long_id}"'))
-    assert line.startswith("oms.target_comp_id: ")
+    line = only_problem(tmp_path, edited('comp_id = "OMS"', f'comp_id = "{long_id}"'))
+    assert line.startswith("oms.sessions[0].comp_id: ")
     assert f"(got '{long_id}')" in line
 
 
 def test_lower_case_symbol_name(tmp_path: Path) -> None:
-    line = only_problem(tmp_path, edited("[symbols.SPY]", "[symbols.spy]"))
-    assert line.startswith("symbols.spy: ")
-    assert "(got 'spy')" in line
+    line = only_problem(tmp_path, edited("[symbols.MSFT]", "[symbols.msft]"))
+    assert line.startswith("symbols.msft: ")
+    assert "(got 'msft')" in line
+
+
+def test_risk_limits_must_name_configured_symbols(tmp_path: Path) -> None:
+    text = edited("[risk.symbols.SPY]", "[risk.symbols.SPX]")
+    text = edited("restricted_symbols = []", 'restricted_symbols = ["TSLA"]', text)
+    problems = problems_of(tmp_path, text)
+    assert any(p.startswith("risk.symbols.SPX: unknown symbol; symbols: AAPL, MSFT, SPY")
+               for p in problems), problems
+    assert any(p.startswith("risk.restricted_symbols[0]: unknown symbol") for p in problems)
 
 
 def test_negative_tick_size_as_string(tmp_path: Path) -> None:
@@ -254,7 +263,7 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
     text = edited("[oms]\n", "[oms]\nbogus = 1\n", text)
     text = edited('"best-price"', '"twap"', text)
     text = edited('target_comp_id = "XNAS"', 'target_comp_id = "X NAS"', text)
-    text = edited("[symbols.SPY]", "[symbols.spy]", text)
+    text = edited("[symbols.MSFT]", "[symbols.msft]", text)
     problems = problems_of(tmp_path, text)
     assert len(problems) == 5, problems
     prefixes = sorted(line.split(": ", 1)[0] for line in problems)
@@ -263,7 +272,7 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
         "oms.bogus",
         "routing.default_strategy",
         "venues[0].target_comp_id",
-        "symbols.spy",
+        "symbols.msft",
     ])
 
 
