@@ -6,6 +6,7 @@ problem as ``path: message`` lines (``venues[1].port: ...``), never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -306,8 +307,8 @@ def _duplicate_sessions(data: Any) -> list[InitErrorDetails]:
                 (("session", *session), "target_comp_id",
                  f"FIX session {session[0]}->{session[1]}"),
             ):
-                if None in key:
-                    continue
+                if not all(isinstance(part, str) for part in key[1:]):
+                    continue  # a missing or mistyped value: reported by its own field
                 if key in seen:
                     errors.append(InitErrorDetails(
                         type=PydanticCustomError("duplicate", "duplicate {what} (also {other})",
@@ -321,8 +322,8 @@ def _unknown_broker_venues(data: Any) -> list[InitErrorDetails]:
     if not isinstance(data, dict) or not isinstance(data.get("brokers"), list):
         return []
     venues = data.get("venues")
-    known = {v.get("name") for v in venues if isinstance(v, dict)} if isinstance(
-        venues, list) else set()
+    known = {v.get("name") for v in venues if isinstance(v, dict)
+             and isinstance(v.get("name"), str)} if isinstance(venues, list) else set()
     errors: list[InitErrorDetails] = []
     for i, broker in enumerate(data["brokers"]):
         reached = broker.get("venues") if isinstance(broker, dict) else None
@@ -484,7 +485,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{_key(part)}" if out else _key(str(part))
     return out or "(top level)"
 
 
@@ -503,9 +504,24 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
         value = err.get("input")
         if err["type"] not in ("missing", "model_type", "duplicate") and not isinstance(
                 value, dict | list):
-            message += f" (got {value!r})"
+            message += f" (got {_shown(value)})"
         lines.append(f"{prefix}{loc}: {message}")
     return lines
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return f"an integer of {value.bit_length()} bits"
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(part: str) -> str:
+    """A key as TOML would write it: quoted unless bare (so '' or 'a.b' stay readable)."""
+    return part if _BARE_KEY.match(part) else json.dumps(part)
 
 
 _VALIDATOR_LOC = re.compile(r"^(function-(after|before|wrap|plain)\[|\[key\]$)")
@@ -529,6 +545,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, a huge int, a NUL byte
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
 
 
 def load_config(path: str | Path) -> SorConfig:
