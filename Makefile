@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench-book bench-decision bench-monitor clean prometheus-check \
+.PHONY: demo run test lint check-config bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -49,6 +49,9 @@ bench-decision: $(STAMP)
 
 bench-monitor: $(STAMP)
 	$(BIN)/python -m benchmarks.monitor
+
+bench-e2e: $(STAMP)
+	$(BIN)/python -m benchmarks.e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
