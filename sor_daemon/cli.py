@@ -201,15 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         from sor_daemon.bestex import main as bestex
 
         return bestex(Path(args.records), args.since, args.until, args.top)
-    if args.command in ("admin", "audit") and (args.socket if args.command == "admin"
-                                                else args.trail):
-        return _admin(args) if args.command == "admin" else _audit(args, Path(args.trail))
+    if args.command == "admin" and args.socket:
+        return _admin(args, args.socket)
+    if args.command == "audit" and args.trail:
+        return _audit(args, Path(args.trail))
     try:
         config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
         if args.command in ("sim", "demo") and args.market:
             market = load_market(args.market, config)
-        if args.command in ("run", "demo", "oms"):
-            oms_credentials(config)  # a secret that cannot be read: say so before starting
+        # A secret that cannot be read: said before anything starts (read once, for run).
+        credentials = oms_credentials(config) if args.command in ("run", "demo",
+                                                                  "oms") else None
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from sor_daemon.daemon import Daemon
 
-        return _serve(lambda stop: Daemon(config).run(stop))
+        return _serve(lambda stop: Daemon(config, credentials).run(stop))
     if args.command == "sim":
         from connectors.sim.runner import run_sim
 
@@ -245,12 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(lambda stop: _oms(args, config))
 
 
-def _admin(args: argparse.Namespace, socket: str | None = None) -> int:
+def _admin(args: argparse.Namespace, socket: str) -> int:
     from sor_daemon.admin import AdminError, print_reply, request
 
-    path = args.socket or socket
     try:
-        reply = request(path, args.action, **({"reason": args.reason} if args.reason else {}))
+        reply = request(socket, args.action, **({"reason": args.reason} if args.reason else {}))
     except AdminError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -127,9 +127,9 @@ class Daemon:
                                   oms_credentials(config) if credentials is None
                                   else credentials,
                                   tap=self._tap_oms if self.audit else None)
-        comp_ids = {comp_id: name for name, comp_id in self.gateway.sessions.items()}
+        limits = {s.comp_id: s.limits for s in config.oms.sessions}
         risk, kill_switch = risk_from_config(
-            config.risk, {comp_ids[s.comp_id]: s.limits for s in config.oms.sessions})
+            config.risk, {name: limits[comp_id] for name, comp_id in self.gateway.sessions.items()})
         self.engine = Engine(
             ticks={s: c.tick_size for s, c in config.symbols.items()},
             venues=[VenueState(v.name, v.kind, False, v.taker_fee, v.maker_rebate,

@@ -19,6 +19,7 @@ from sor_daemon.domain import (
     OrdRejReason,
     OrdStatus,
     OrdType,
+    Side,
     TimeInForce,
 )
 from sor_daemon.intake import Rejection, ReplaceTerms, validate_new_order, validate_replace
@@ -240,15 +241,10 @@ class Engine:
         order = validate_new_order(fields, self._ticks, self._venues, self._strategy_codes)
         if isinstance(order, Rejection):
             return [self._reject_new(session, fields, order)]
-        halted = self.kill_switch.refusal(order.symbol)
-        if halted is not None:
-            return [self._reject_new(session, fields,
-                                     Rejection(OrdRejReason.BROKER_OPTION, halted))]
-        breach = self.risk.check_order(session, order.symbol, order.side, order.ord_type,
-                                       order.qty, order.price, self.market.nbbo(order.symbol),
-                                       self._open.get(session, 0))
-        if breach is not None:
-            return [self._reject_new(session, fields, breach)]
+        refused = self._controls(session, order.symbol, order.side, order.ord_type, order.qty,
+                                 order.price, self._open.get(session, 0))
+        if refused is not None:
+            return [self._reject_new(session, fields, refused)]
         unavailable = self._unavailable(order.ex_destination)
         if unavailable:
             return [self._reject_new(session, fields,
@@ -312,14 +308,17 @@ class Engine:
     def _replace_refusal(self, session: str, parent: ParentOrder, terms: ReplaceTerms,
                          now_ns: int) -> Rejection | None:
         """The throttle, the kill switch and the limits, on a replace's new terms."""
-        throttled = self.risk.admit(session, now_ns)
-        if throttled is not None:
-            return throttled
-        halted = self.kill_switch.refusal(parent.symbol)
+        return self.risk.admit(session, now_ns) or self._controls(
+            session, parent.symbol, parent.side, parent.ord_type, terms.qty, terms.price)
+
+    def _controls(self, session: str, symbol: str, side: Side, ord_type: OrdType, qty: int,
+                  price: Decimal | None, open_orders: int | None = None) -> Rejection | None:
+        """The kill switch, then the pre-trade limits (``open_orders``: for a new order)."""
+        halted = self.kill_switch.refusal(symbol)
         if halted is not None:
             return Rejection(OrdRejReason.BROKER_OPTION, halted)
-        return self.risk.check_order(session, parent.symbol, parent.side, parent.ord_type,
-                                     terms.qty, terms.price, self.market.nbbo(parent.symbol))
+        return self.risk.check_order(session, symbol, side, ord_type, qty, price,
+                                     self.market.nbbo(symbol), open_orders)
 
     def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
         parent = self._parents.get((session, fields.cl_ord_id or ""))
