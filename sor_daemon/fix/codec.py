@@ -7,8 +7,8 @@ quickfix message by `sor_daemon.fix.endpoint`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from sor_daemon.domain import (
@@ -78,6 +78,43 @@ def parse(raw: str) -> FixMessage:
     return FixMessage(fields[35], fields, pairs)
 
 
+def field_text(raw: str, tag: int) -> str:
+    """The first value of ``tag`` (not the first field of the message) in a message's
+    text, "" when absent: a header field read without parsing the whole message."""
+    key = f"{SOH}{tag}="
+    start = raw.find(key)
+    if start < 0:
+        return ""
+    start += len(key)
+    end = raw.find(SOH, start)
+    return raw[start:end if end >= 0 else None]
+
+
+def undecodable_tag(raw: str) -> int | None:
+    """The first tag whose value was not UTF-8 on the wire, else None.
+
+    quickfix's binding decodes with ``surrogateescape``: bytes that are not UTF-8 arrive
+    as lone surrogates, which no encoder downstream (orjson, quickfix's own setString)
+    accepts. A tag of 0 means the bad bytes are in no field's value."""
+    if raw.isascii():
+        return None
+    try:
+        raw.encode()
+    except UnicodeEncodeError as exc:
+        start = raw.rfind(SOH, 0, exc.start) + 1
+        tag, equals, _ = raw[start:exc.start].partition("=")
+        return int(tag) if equals and tag.isdigit() else 0
+    return None
+
+
+def readable(raw: str) -> str:
+    """``raw`` with bytes that were not UTF-8 written as ``\\xNN`` escapes, so that it can
+    be written anywhere (a JSON line, a log) and still says exactly what came in."""
+    if raw.isascii():
+        return raw
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def fmt_decimal(value: Decimal) -> str:
     """Plain notation, no exponent, no trailing zeros, at most 8 decimals."""
     if value != value.to_integral_value():
@@ -86,8 +123,16 @@ def fmt_decimal(value: Decimal) -> str:
     return text
 
 
+_second = [-1, ""]
+"""The last second `utc_timestamp` formatted, and its text."""
+
+
 def utc_timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    """Now, as a FIX UTCTimestamp with milliseconds (formatted once per second)."""
+    second, ns = divmod(time.time_ns(), 1_000_000_000)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{ns // 1_000_000:03d}"
 
 
 def _decimal(text: str | None, tag: int) -> Decimal | None:

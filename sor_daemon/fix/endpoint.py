@@ -28,11 +28,27 @@ from typing import Protocol
 
 import quickfix as fix
 
-from sor_daemon.fix.codec import SOH, FixMessage, Pairs, parse
+from sor_daemon.fix.codec import (
+    SOH,
+    FixMessage,
+    Pairs,
+    field_text,
+    parse,
+    readable,
+    undecodable_tag,
+)
 from sor_daemon.fix.dictionary import data_dictionary_path
 from sor_daemon.metrics import CALLBACK_ERRORS, SESSION_REJECTS
 
 BEGIN_STRING = "FIX.4.4"
+INITIATOR_QUALIFIER = "initiator"
+"""The SessionQualifier of every initiator session. quickfix's acceptors look the session
+of a new connection up in a process-wide registry, by the reversed CompIDs of its first
+message, and check that the session is theirs only after taking it over. Unqualified, a
+Logon on the OMS port with ``49=XNAS 56=SOR`` would take the daemon's own session to XNAS
+away from its socket until heartbeats time out. A qualified session is never found by
+that lookup; acceptors cannot have qualifiers (quickfix refuses them), and do not need
+them: the peer of one of ours is found only by our own acceptor."""
 ACCEPTOR_QUIET_SECONDS = 0.3
 """How long an acceptor must see no logon or logout before it is stopped, so that its
 connection threads have finished with a peer that has just gone."""
@@ -101,6 +117,7 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
         ]
         if initiator:
             lines += [
+                f"SessionQualifier={INITIATOR_QUALIFIER}",
                 f"SocketConnectHost={spec.host}",
                 f"SocketConnectPort={spec.port}",
                 f"ReconnectInterval={spec.reconnect_seconds}",
@@ -111,6 +128,16 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
                 lines.append(f"AllowedRemoteAddresses={','.join(spec.allowed_addresses)}")
         lines += [f"{key}={value}" for key, value in spec.extra.items()]
     return "\n".join(lines) + "\n"
+
+
+def build_message(msg_type: str, pairs: Pairs, dictionary: fix.DataDictionary) -> fix.Message:
+    """One quickfix message from tag-value pairs, in a single call into quickfix (the
+    header's CompIDs, sequence number, length and checksum are quickfix's to fill in)."""
+    body = "".join(f"{tag}={value}{SOH}" for tag, value in pairs)
+    message = fix.Message()
+    message.setString(f"8={BEGIN_STRING}{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}",
+                      False, dictionary)
+    return message
 
 
 class FixHandler(Protocol):
@@ -149,13 +176,13 @@ class _Application(fix.Application):
 
     def onLogon(self, session_id):  # noqa: N802
         try:
-            self._endpoint._post(self._endpoint._logon, session_id.toString())
+            self._endpoint._post(self._endpoint._logon, self._endpoint.name_of(session_id))
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
             self._endpoint.errors.add(exc)
 
     def onLogout(self, session_id):  # noqa: N802
         try:
-            self._endpoint._post(self._endpoint._logout, session_id.toString())
+            self._endpoint._post(self._endpoint._logout, self._endpoint.name_of(session_id))
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
 
@@ -163,7 +190,7 @@ class _Application(fix.Application):
         try:
             endpoint = self._endpoint
             if endpoint.has_logon_fields and message.getHeader().getField(35) == "A":
-                spec = endpoint._specs.get(session_id.toString())
+                spec = endpoint._specs.get(endpoint.name_of(session_id))
                 for tag, value in spec.logon_fields.items() if spec else ():
                     message.setField(tag, value)
         except Exception as exc:  # noqa: BLE001
@@ -173,14 +200,13 @@ class _Application(fix.Application):
         try:
             endpoint = self._endpoint
             raw = message.toString()
+            session = endpoint.name_of(session_id)
             if f"{SOH}35=3{SOH}" in raw:
-                endpoint._post(endpoint._session_reject, session_id.toString(), raw)
+                endpoint._post(endpoint._session_reject, session, raw)
             if f"{SOH}35=A{SOH}" in raw:
-                refusal = endpoint.logon_refusal
-                if refusal is None and endpoint._logon_check is not None:
-                    refusal = endpoint._logon_check(session_id.toString(), parse(raw))
+                refusal = endpoint._logon_refusal(session, raw)
                 if refusal is not None:
-                    endpoint._post(endpoint._refused, session_id.toString(), refusal)
+                    endpoint._post(endpoint._refused, session, refusal)
                     raise fix.RejectLogon(refusal)
         except fix.RejectLogon:
             raise  # quickfix's own: refuses the logon with this text
@@ -192,10 +218,19 @@ class _Application(fix.Application):
 
     def fromApp(self, message, session_id):  # noqa: N802
         try:
-            self._endpoint._post(self._endpoint._receive, session_id.toString(),
-                                 message.toString())
+            endpoint = self._endpoint
+            raw = message.toString()
+            bad_tag = undecodable_tag(raw)
+            if bad_tag is None:
+                session = endpoint.peers.get(field_text(raw, 49)) or endpoint.name_of(session_id)
+                endpoint._post(endpoint._receive, session, raw)
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
+            return
+        if bad_tag is not None:
+            # quickfix answers with a session Reject: SessionRejectReason 6 (incorrect
+            # data format for value) and RefTagID; nothing of the message goes further.
+            raise fix.IncorrectDataFormat(bad_tag, "value is not UTF-8")
 
 
 WireTap = Callable[[str, str, str, int], None]
@@ -203,14 +238,6 @@ WireTap = Callable[[str, str, str, int], None]
 message text and the time (ns) it crossed."""
 UNTAPPED = frozenset({"0", "1", "W", "X", "Y", "V"})
 """Heartbeats, test requests and market data: not order messages, never tapped."""
-
-
-def _msg_type(text: str) -> str:
-    start = text.find(f"{SOH}35=")
-    if start < 0:
-        return ""
-    end = text.find(SOH, start + 4)
-    return text[start + 4:end if end >= 0 else None]
 
 
 class _SessionLog(fix.Log):
@@ -228,9 +255,9 @@ class _SessionLog(fix.Log):
     def _tap(self, direction: str, text: str) -> None:
         endpoint = self._tap_endpoint
         try:
-            if endpoint is not None and _msg_type(text) not in UNTAPPED:
-                endpoint._post(endpoint._tap_message, direction, self._session, text,
-                               time.time_ns())
+            if endpoint is not None and field_text(text, 35) not in UNTAPPED:
+                endpoint._post(endpoint._tap_message, direction, self._session,
+                               readable(text), time.time_ns())
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
             endpoint.errors.add(exc)  # type: ignore[union-attr]
 
@@ -285,7 +312,8 @@ class _LogFactory(fix.LogFactory):
     def create(self, *session_id):
         try:
             file_log = self._files.create(*session_id) if self._files is not None else None
-            log = (_SessionLog(file_log, self._endpoint, session_id[0].toString())
+            log = (_SessionLog(file_log, self._endpoint,
+                               self._endpoint.name_of(session_id[0]))
                    if session_id else _EngineLog(file_log, self._endpoint))
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
@@ -336,10 +364,18 @@ class FixEndpoint:
         self._handler = handler
         self._initiator = initiator
         self._specs = {spec.name: spec for spec in sessions}
+        qualifier = INITIATOR_QUALIFIER if initiator else ""
         self._session_ids = {
-            spec.name: fix.SessionID(BEGIN_STRING, spec.sender_comp_id, spec.target_comp_id)
+            spec.name: fix.SessionID(BEGIN_STRING, spec.sender_comp_id, spec.target_comp_id,
+                                     qualifier)
             for spec in sessions
         }
+        self._names = {sid.toString(): name for name, sid in self._session_ids.items()}
+        peers = [spec.target_comp_id for spec in sessions]
+        self.peers = ({spec.target_comp_id: spec.name for spec in sessions}
+                      if len(set(peers)) == len(peers) else {})
+        """Our session name by the peer's CompID, when that alone tells the session: found
+        from a message's text, with no call into quickfix (each call hands the GIL over)."""
         self._logged_on: set[str] = set()
         self.session_rejects: deque[FixMessage] = deque(maxlen=1000)
         """Session-level Rejects (35=3) the counterparty sent us, newest last."""
@@ -367,6 +403,27 @@ class FixEndpoint:
     @property
     def sessions(self) -> list[str]:
         return list(self._specs)
+
+    def name_of(self, session_id: fix.SessionID) -> str:
+        """Our name of a quickfix session (`SessionSpec.name`: no qualifier)."""
+        text = session_id.toString()
+        return self._names.get(text, text)
+
+    def _logon_refusal(self, session: str, raw: str) -> str | None:
+        """On quickfix's thread: why a Logon is refused, or None. Fails closed: a check
+        that raises refuses the logon."""
+        if self.logon_refusal is not None:
+            return self.logon_refusal
+        bad_tag = undecodable_tag(raw)
+        if bad_tag is not None:
+            return f"Logon field {bad_tag} is not UTF-8"
+        if self._logon_check is None:
+            return None
+        try:
+            return self._logon_check(session, parse(raw))
+        except Exception as exc:  # noqa: BLE001 - counted, and the logon refused
+            self.errors.add(exc)
+            return "logon could not be checked"
 
     def is_logged_on(self, session: str) -> bool:
         return session in self._logged_on
@@ -421,13 +478,7 @@ class FixEndpoint:
         """Send from the loop; False (nothing stored or sent) while the session is down."""
         if session not in self._logged_on:
             return False
-        body = "".join(f"{tag}={value}{SOH}" for tag, value in pairs)
-        message = fix.Message()
-        message.setString(
-            f"8={BEGIN_STRING}{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}",
-            False,
-            self._dictionary,
-        )
+        message = build_message(msg_type, pairs, self._dictionary)
         sent = bool(fix.Session.sendToTarget(message, self._session_ids[session]))
         if sent and self._tap_app is not None and msg_type not in UNTAPPED:
             self._tap_app("out", session, message.toString(), time.time_ns())
@@ -465,13 +516,13 @@ class FixEndpoint:
 
     def _session_reject(self, session: str, raw: str) -> None:
         if self._tap_app is not None:
-            self._tap_app("in", session, raw, time.time_ns())
+            self._tap_app("in", session, readable(raw), time.time_ns())
         SESSION_REJECTS.labels(self.name).inc()
         self.session_rejects.append(parse(raw))
 
     def _receive(self, session: str, raw: str) -> None:
         """Parse and dispatch one inbound message; a failure is reported, never raised."""
-        if self._tap_app is not None and _msg_type(raw) not in UNTAPPED:
+        if self._tap_app is not None and field_text(raw, 35) not in UNTAPPED:
             self._tap_app("in", session, raw, time.time_ns())
         try:
             self._handler.on_message(session, parse(raw))
