@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
+.PHONY: demo run test lint check-config bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -40,6 +40,12 @@ prometheus:
 	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
 	      || echo "could not install Prometheus: tests/integration/test_prometheus.py will skip"; \
 	  else echo "no apt-get: tests/integration/test_prometheus.py will skip"; fi; }
+
+bench: $(STAMP)  # the daemon against a bare quickfix echo: var/bench/bench.{json,png}
+	$(BIN)/sor-daemon bench
+
+bench-soak: $(STAMP)  # a fixed rate for 3 minutes: latency and memory over time
+	$(BIN)/sor-daemon bench --soak 180
 
 bench-book: $(STAMP)
 	$(BIN)/python -m benchmarks.book

@@ -110,6 +110,28 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--trail", help="audit trail file (default: the config's)")
     audit.add_argument("--session", help="OMS CompID, when two sessions used the ClOrdID")
 
+    bench = sub.add_parser(
+        "bench", help="latency and throughput against a bare quickfix echo",
+        description="Start a bare quickfix echo and the daemon (with the echo as its one "
+                    "venue) on loopback, and time both paths from one OMS, alternating: "
+                    "ack and fill round trips in ping-pong and at half load, throughput, "
+                    "the daemon's decision latency and peak RSS, with the ratios daemon / "
+                    "baseline. Writes bench.json and bench.png. With --soak: the daemon "
+                    "path alone at a fixed rate, latency and memory over time "
+                    "(soak.json, soak.png).")
+    bench.add_argument("--rounds", type=int, default=5, help="rounds (each path per round)")
+    bench.add_argument("--orders", type=int, default=2000,
+                       help="orders per round and path, in ping-pong and at half load")
+    bench.add_argument("--throughput-orders", type=int, default=4000,
+                       help="orders per round and path for throughput")
+    bench.add_argument("--window", type=int, default=32, help="orders in flight for throughput")
+    bench.add_argument("--out", default="var/bench", help="directory for the JSON and PNG")
+    bench.add_argument("--soak", type=float, metavar="SECONDS",
+                       help="run the soak for this long instead")
+    bench.add_argument("--rate", type=float, default=1000.0, help="soak: orders per second")
+    bench.add_argument("--soak-orders", type=int, default=0,
+                       help="soak: stop after this many orders (0: after SECONDS)")
+
     oms = sub.add_parser("oms", help="a small FIX OMS client",
                          description="Log on to the daemon as the OMS, send one request and "
                                      "print every ExecutionReport that comes back.")
@@ -201,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         from sor_daemon.bestex import main as bestex
 
         return bestex(Path(args.records), args.since, args.until, args.top)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "admin" and args.socket:
         return _admin(args, args.socket)
     if args.command == "audit" and args.trail:
@@ -229,9 +253,14 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(config.log.level)
     if args.command == "run":
-        from sor_daemon.daemon import Daemon
+        from sor_daemon.daemon import Daemon, quiet_gc
 
-        return _serve(lambda stop: Daemon(config, credentials).run(stop))
+        def daemon(stop: asyncio.Event) -> Awaitable[int | None]:
+            running = Daemon(config, credentials)
+            quiet_gc()  # once what lives as long as the process exists
+            return running.run(stop)
+
+        return _serve(daemon)
     if args.command == "sim":
         from connectors.sim.runner import run_sim
 
@@ -245,6 +274,30 @@ def main(argv: list[str] | None = None) -> int:
                                             args.seed, stop, verbose=not args.quiet,
                                             market_path=args.market))
     return _serve(lambda stop: _oms(args, config))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from sor_daemon.bench import report
+    from sor_daemon.bench.run import BenchOptions, SoakOptions, run_bench, run_soak, write_json
+
+    out = Path(args.out)
+    try:
+        if args.soak is not None:
+            result = run_soak(SoakOptions(seconds=args.soak, rate=args.rate,
+                                          max_orders=args.soak_orders, out=out))
+            print(report.soak_text(result))
+            chart = report.soak_chart(result, out / "soak.png")
+        else:
+            result = run_bench(BenchOptions(
+                orders=args.orders, rounds=args.rounds, window=args.window,
+                throughput_orders=args.throughput_orders, out=out))
+            print(report.bench_text(result))
+            chart = report.bench_chart(result, out / "bench.png")
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nwrote {write_json(result, out)} and {chart}")
+    return 0
 
 
 def _admin(args: argparse.Namespace, socket: str) -> int:

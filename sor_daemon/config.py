@@ -192,6 +192,11 @@ class RoutingConfig(Strict):
     """A child posted at the touch (behind the parent's limit) is withdrawn after this
     long and its quantity routed again with fresh market data; 0: it stays until the
     market moves away from it."""
+    completed_orders_kept: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] = 10_000
+    """How many completed parents (and their children) stay in memory after their last
+    report: duplicate ClOrdID detection covers working orders plus the last this many
+    completed ones, as do status requests and the recognition of late or duplicate venue
+    reports. Older ones are forgotten, so memory stays flat."""
 
     @field_validator("default_strategy")
     @classmethod

@@ -3,11 +3,19 @@
 Each public method takes one event (an OMS request, a venue report, a session change)
 with the time, and returns the actions the adapters must carry out, in order. Nothing
 here touches a socket, a clock or quickfix, so the same engine runs live and in tests.
+
+Memory stays flat however many orders go through: a parent is *retired* once it is
+terminal with nothing pending and every child terminal. The last ``completed_orders_kept``
+retired parents are still known (duplicate ClOrdIDs are refused, status requests answered,
+late or duplicate venue reports for their children recognised and never applied); older
+ones are forgotten entirely. So duplicate ClOrdID detection covers working orders plus the
+last N completed ones.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -92,6 +100,13 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class ParentAccepted:
+    """A new parent passed intake and is being routed (for metrics and the monitor)."""
+
+    parent: ParentOrder
+
+
+@dataclass(frozen=True, slots=True)
 class ChildAcked:
     """A venue acknowledged a child: how long it took (for the latency metric)."""
 
@@ -154,8 +169,8 @@ class Anomaly:
     detail: str
 
 
-Action = (SendChild | CancelChild | ToOms | Anomaly | Decision | ChildAcked | ChildFilled
-          | ChildEnded | ParentEnded | Halted | Resumed)
+Action = (SendChild | CancelChild | ToOms | Anomaly | Decision | ParentAccepted | ChildAcked
+          | ChildFilled | ChildEnded | ParentEnded | Halted | Resumed)
 
 
 class IdSource:
@@ -182,12 +197,15 @@ class Engine:
         risk: RiskChecks | None = None,
         kill_switch: KillSwitch | None = None,
         cancel_children_on_halt: bool = True,
+        completed_orders_kept: int = 10_000,
     ) -> None:
         """``venues``: their state (fees, latency, staleness), or just name -> kind;
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
         the touch rests before it is withdrawn and routed again (0: until the market
         moves away from it); ``risk``: pre-trade checks (None: no limits);
-        ``kill_switch``: halts and the breakers that engage them."""
+        ``kill_switch``: halts and the breakers that engage them;
+        ``completed_orders_kept``: how many retired parents are still known (see the
+        module docstring)."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
@@ -203,8 +221,14 @@ class Engine:
         self._ids = ids
         self._send_pending_new = send_pending_new
         self._parents: dict[tuple[str, str], ParentOrder] = {}
+        """Working and retained parents by (session, each of their ClOrdIDs)."""
+        self._orders: dict[str, ParentOrder] = {}
+        """The same parents by OrderID (37)."""
         self._children: dict[str, ChildOrder] = {}
-        self._seen_execs: set[tuple[str, str]] = set()
+        """Their children by ClOrdID and by the ClOrdID of each cancel sent for them."""
+        self._retired: deque[ParentOrder] = deque()
+        """Retired parents still known, oldest first (at most ``completed_orders_kept``)."""
+        self._kept = completed_orders_kept
         self._passive: dict[str, set[ChildOrder]] = {}
         """Day children posted at the touch (not at their parent's limit), by symbol."""
         self.risk = risk or RiskChecks({}, SessionRules())
@@ -222,10 +246,11 @@ class Engine:
         return self._venues
 
     def parent(self, session: str, cl_ord_id: str) -> ParentOrder | None:
+        """A working or recently completed parent by any of its ClOrdIDs."""
         return self._parents.get((session, cl_ord_id))
 
     def open_parents(self) -> list[ParentOrder]:
-        return list({id(p): p for p in self._parents.values() if not p.is_terminal}.values())
+        return [p for p in self._orders.values() if not p.is_terminal]
 
     # ---------------------------------------------------------------- OMS side
 
@@ -269,9 +294,10 @@ class Engine:
             created_ns=now_ns,
             arrival_mid=self.market.nbbo(order.symbol).mid,
         )
-        self._parents[(session, parent.cl_ord_id)] = parent
+        self._orders[parent.order_id] = parent
+        self._index(parent, parent.cl_ord_id)
         self._open[session] = self._open.get(session, 0) + 1
-        actions: list[Action] = []
+        actions: list[Action] = [ParentAccepted(parent)]
         if self._send_pending_new:
             actions.append(self._report(parent, ExecType.PENDING_NEW))
         actions += self._route(parent, now_ns)
@@ -323,8 +349,9 @@ class Engine:
     def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
         parent = self._parents.get((session, fields.cl_ord_id or ""))
         if parent is None and fields.order_id:
-            parent = next((p for p in self._parents.values()
-                           if p.session == session and p.order_id == fields.order_id), None)
+            parent = self._orders.get(fields.order_id)
+            if parent is not None and parent.session != session:
+                parent = None
         if parent is None:
             return [ToOms(session, refusal_report(
                 self._ids.next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER,
@@ -457,10 +484,10 @@ class Engine:
             return [Anomaly("unknown_child",
                             f"{venue} report for unknown order {report.cl_ord_id!r}")]
         if report.exec_type is ExecType.TRADE:
-            key = (venue, report.exec_id)
-            if key in self._seen_execs:
+            if report.exec_id in child.exec_ids:
                 return [Anomaly("duplicate_exec", f"{venue} ExecID {report.exec_id} again")]
-            self._seen_execs.add(key)
+            child.exec_ids.add(report.exec_id)
+        was_terminal = child.is_terminal
         if report.order_id:
             child.venue_order_id = report.order_id
         actions: list[Action] = []
@@ -498,7 +525,7 @@ class Engine:
                 actions.append(Anomaly("unexpected_exec_type",
                                        f"{venue} ExecType {report.exec_type.name} for "
                                        f"{child.cl_ord_id}"))
-        if child.is_terminal:
+        if child.is_terminal and not was_terminal:  # a late report ends nothing again
             self._learn(child, actions, now_ns)
             actions += self._after_child(child.parent, now_ns)
         return actions
@@ -538,7 +565,9 @@ class Engine:
 
     def child_not_sent(self, child_id: str, reason: str, now_ns: int) -> list[Action]:
         """A child the connector could not hand to its venue: treated as a venue reject."""
-        child = self._children[child_id]
+        child = self._children.get(child_id)
+        if child is None or child.is_terminal:
+            return [Anomaly("unknown_child", f"child {child_id!r} not sent, but not working")]
         actions: list[Action] = []
         self._move(child, OrdStatus.REJECTED, actions)
         child.parent.exhausted_venues.add(child.venue)
@@ -689,14 +718,15 @@ class Engine:
                                    liquidity=report.liquidity))
         parent.cum_qty += qty
         parent.notional += price * qty
+        request = None
         if parent.cum_qty >= parent.qty:
+            request, parent.pending = parent.pending, None  # refused below, too late
             self._move(parent, OrdStatus.FILLED, actions)
         elif parent.pending is None:
             self._move(parent, OrdStatus.PARTIALLY_FILLED, actions)
         actions.append(self._report(parent, ExecType.TRADE, last_qty=qty, last_px=price,
                                     last_mkt=child.venue))
-        if parent.status is OrdStatus.FILLED and parent.pending is not None:
-            request, parent.pending = parent.pending, None
+        if request is not None:
             actions.append(self._cancel_reject(
                 parent, request.cl_ord_id, request.orig_cl_ord_id,
                 CxlRejResponseTo.REPLACE if request.is_replace else CxlRejResponseTo.CANCEL,
@@ -737,7 +767,7 @@ class Engine:
                        now_ns: int) -> list[Action]:
         actions: list[Action] = []
         parent.pending = request
-        self._parents[(parent.session, request.cl_ord_id)] = parent
+        self._index(parent, request.cl_ord_id)
         target = OrdStatus.PENDING_REPLACE if request.is_replace else OrdStatus.PENDING_CANCEL
         self._move(parent, target, actions)
         if request.orig_cl_ord_id is not None:  # the OMS asked: it hears it is pending
@@ -797,9 +827,47 @@ class Engine:
         except IllegalTransition as exc:
             actions.append(Anomaly("illegal_transition", str(exc)))
             return
-        if isinstance(order, ParentOrder) and order.is_terminal:
+        if not order.is_terminal:
+            return
+        if isinstance(order, ParentOrder):
             self._open[order.session] -= 1
             actions.append(ParentEnded(order))
+            parent = order
+        else:
+            passive = self._passive.get(order.symbol)
+            if passive is not None:
+                passive.discard(order)
+            parent = order.parent
+        if parent.is_done:  # its last order just ended: this happens once per parent
+            self._retire(parent)
+
+    def _index(self, parent: ParentOrder, cl_ord_id: str) -> None:
+        """Find ``parent`` by ``cl_ord_id`` too (until it is forgotten)."""
+        key = (parent.session, cl_ord_id)
+        if self._parents.get(key) is not parent:
+            self._parents[key] = parent
+            parent.cl_ord_ids.append(cl_ord_id)
+
+    def _retire(self, parent: ParentOrder) -> None:
+        """Keep a done parent among the recently completed; forget the oldest beyond
+        ``completed_orders_kept``. O(1) amortised per parent."""
+        self._retired.append(parent)
+        while len(self._retired) > self._kept:
+            self._forget(self._retired.popleft())
+
+    def _forget(self, parent: ParentOrder) -> None:
+        """Drop every key of a retired parent and of its children: reports for them are
+        unknown from now on, and its ClOrdIDs may be used again."""
+        for cl_ord_id in parent.cl_ord_ids:
+            self._parents.pop((parent.session, cl_ord_id), None)
+        self._orders.pop(parent.order_id, None)
+        for child in parent.children.values():
+            self._children.pop(child.cl_ord_id, None)
+            for cancel_id in child.cancel_ids:
+                self._children.pop(cancel_id, None)
+        # A parent and its children refer to each other: broken, the cycle is freed now
+        # by reference counting, not by the next full (slow) garbage collection.
+        parent.children.clear()
 
     @staticmethod
     def _as_order(parent: ParentOrder) -> NewOrder:

@@ -9,7 +9,7 @@ and horizon, in due order, so a quote touches only what is due.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -110,9 +110,13 @@ LIQUIDITY = {"1": "added", "2": "removed"}
 """LastLiquidityInd (851) values as the records spell them."""
 
 
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in RECORD_TYPES.values()}
+
+
 def to_json(record: Record) -> dict[str, Any]:
-    """A JSON-safe dict (prices as strings, exact)."""
-    return asdict(record)
+    """A JSON-safe dict (prices as strings, exact). Records hold only flat values, so a
+    shallow copy does (`dataclasses.asdict` deep-copies every value: 10x slower)."""
+    return {name: getattr(record, name) for name in _FIELDS[type(record)]}
 
 
 def from_json(data: dict[str, Any]) -> Record:
@@ -290,12 +294,19 @@ class ExecutionMonitor:
                 queue.popleft()
         return record
 
-    def quote(self, symbol: str, mid: Decimal, now_ns: int) -> list[MarkoutRecord]:
-        """A new mid for ``symbol``: the markouts now due are taken at it (one queue per
-        symbol and horizon, in due order: only what is due is touched)."""
+    def quote(self, symbol: str, mid: Decimal | None, now_ns: int) -> list[MarkoutRecord]:
+        """The mid of ``symbol`` now, on each new one and on the daemon's timer (so a quiet
+        book still gets its markouts on time): the markouts due are taken at it (one queue
+        per symbol and horizon, in due order: only what is due is touched). Without a mid
+        (no two-sided NBBO) they wait, but no longer than their horizon once due: then
+        they are dropped, unmeasurable. So the queues hold about a horizon of fills."""
         done: list[MarkoutRecord] = []
-        for horizon, _ in HORIZONS:
+        for horizon, delay in HORIZONS:
             queue = self._pending.get((symbol, horizon))
+            if mid is None:
+                while queue and queue[0].due_ns <= now_ns - delay:
+                    queue.popleft()
+                continue
             while queue and queue[0].due_ns <= now_ns:
                 item = queue.popleft()
                 bps = markout_bps(item.side, item.price, mid)

@@ -133,10 +133,20 @@ class ParentOrder(_Stateful):
     exhausted_venues: set[str] = field(default_factory=set)
     pending: PendingRequest | None = None
     text: str = ""
+    cl_ord_ids: list[str] = field(default_factory=list)
+    """Every ClOrdID (11) the OMS has given it (the first, then each cancel or replace
+    request's): the keys the engine finds it by."""
 
     @property
     def key(self) -> str:
         return self.cl_ord_id
+
+    @property
+    def is_done(self) -> bool:
+        """Terminal, nothing pending, and every child terminal: nothing more can happen
+        to it but late or duplicate venue reports."""
+        return (self.is_terminal and self.pending is None
+                and all(c.is_terminal for c in self.children.values()))
 
     @property
     def leaves_qty(self) -> int:
@@ -186,6 +196,8 @@ class ChildOrder(_Stateful):
     """When a passive child is withdrawn and its quantity routed again (`Engine.tick`)."""
     ack_latency_ns: int | None = None
     """Sent -> the venue's New."""
+    exec_ids: set[str] = field(default_factory=set)
+    """ExecIDs (17) of the fills applied (a fill is never counted twice)."""
 
     @property
     def key(self) -> str:

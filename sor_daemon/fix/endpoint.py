@@ -104,6 +104,11 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
         "LogonTimeout=5",
         "LogoutTimeout=2",
         "TimestampPrecision=6",
+        # Sequence numbers restart at every logon, so nothing sent on one connection is
+        # ever resent on another; within a connection TCP loses nothing, and a stray
+        # ResendRequest gets a gap fill. Kept, every message sent would stay in memory
+        # for the life of the session (quickfix's MemoryStore never trims).
+        "PersistMessages=N",
     ]
     if log_dir:
         lines.append(f"FileLogPath={log_dir}")
@@ -134,10 +139,34 @@ def build_message(msg_type: str, pairs: Pairs, dictionary: fix.DataDictionary) -
     """One quickfix message from tag-value pairs, in a single call into quickfix (the
     header's CompIDs, sequence number, length and checksum are quickfix's to fill in)."""
     body = "".join(f"{tag}={value}{SOH}" for tag, value in pairs)
-    message = fix.Message()
-    message.setString(f"8={BEGIN_STRING}{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}",
-                      False, dictionary)
-    return message
+    return fix.Message(f"8={BEGIN_STRING}{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}",
+                       dictionary, False)
+
+
+class BareApplication(fix.Application):
+    """A quickfix Application whose every callback does nothing: subclass it and
+    override what you need (quickfix's callbacks are pure virtual)."""
+
+    def onCreate(self, session_id):  # noqa: N802 - quickfix's names
+        pass
+
+    def onLogon(self, session_id):  # noqa: N802
+        pass
+
+    def onLogout(self, session_id):  # noqa: N802
+        pass
+
+    def toAdmin(self, message, session_id):  # noqa: N802
+        pass
+
+    def fromAdmin(self, message, session_id):  # noqa: N802
+        pass
+
+    def toApp(self, message, session_id):  # noqa: N802
+        pass
+
+    def fromApp(self, message, session_id):  # noqa: N802
+        pass
 
 
 class FixHandler(Protocol):

@@ -19,8 +19,9 @@ from connectors.sim.runner import build_venues, run_clock
 from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig, load_market
 from sor_daemon.daemon import Daemon
+from sor_daemon.domain import ExecType, OrdStatus
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.oms_client import OmsClient
+from sor_daemon.oms_client import OmsClient, OmsOrder
 from tests.conftest import DEFAULT_MARKET, default_config
 
 
@@ -78,3 +79,14 @@ async def running_stack(market: MarketConfig | None = None, clock: bool = False,
 async def stack() -> AsyncIterator[Stack]:
     async with running_stack() as running:
         yield running
+
+
+async def assert_untouched(stack: Stack, order: OmsOrder) -> None:
+    """A resting order is still working and unfilled, as the daemon answers a status
+    request for it."""
+    count = len(order.reports)
+    stack.oms.status(order)
+    assert await stack.oms.wait_for(lambda: len(order.reports) > count, 5)
+    status = order.reports[-1]
+    assert (status.exec_type, status.ord_status, status.cum_qty, status.leaves_qty) == (
+        ExecType.ORDER_STATUS, OrdStatus.NEW, 0, order.qty)

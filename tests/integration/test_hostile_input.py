@@ -51,12 +51,12 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from sor_daemon.config import OmsConfig, SorConfig
-from sor_daemon.domain import ExecType, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.logs import configure_logging
 from sor_daemon.oms_client import OmsOrder
 from sor_daemon.orders import ParentOrder
 from tests.conftest import default_config_data
-from tests.integration.conftest import Stack, running_stack
+from tests.integration.conftest import Stack, assert_untouched, running_stack
 from tests.rawfix import (
     SOH,
     InMessage,
@@ -205,12 +205,7 @@ async def working_order(stack: Stack) -> tuple[OmsOrder, Snapshot]:
 async def assert_intact(stack: Stack, order: OmsOrder, before: Snapshot) -> None:
     """The working order is as it was, in the daemon and as the OMS client hears it."""
     assert snapshot(stack, order) == before
-    count = len(order.reports)
-    stack.oms.status(order)
-    assert await stack.oms.wait_for(lambda: len(order.reports) > count, 5)
-    status = order.reports[-1]
-    assert (status.exec_type, status.ord_status, status.cum_qty, status.leaves_qty) == (
-        ExecType.ORDER_STATUS, OrdStatus.NEW, 0, order.qty)
+    await assert_untouched(stack, order)
 
 
 async def assert_trading(stack: Stack) -> None:

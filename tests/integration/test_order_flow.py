@@ -21,7 +21,7 @@ from sor_daemon.domain import (
 )
 from sor_daemon.fix import codec
 from sor_daemon.oms_client import OmsOrder
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, assert_untouched
 
 pytestmark = pytest.mark.integration
 
@@ -153,15 +153,6 @@ async def test_bad_order_is_rejected_and_nothing_else_moves(stack: Stack, case: 
     assert report.ord_rej_reason is reason
     assert text in report.text
     await assert_untouched(stack, working)
-
-
-async def assert_untouched(stack: Stack, order: OmsOrder) -> None:
-    count = len(order.reports)
-    stack.oms.status(order)
-    assert await stack.oms.wait_for(lambda: len(order.reports) > count, 5)
-    status = order.reports[-1]
-    assert (status.exec_type, status.ord_status, status.cum_qty, status.leaves_qty) == (
-        ExecType.ORDER_STATUS, OrdStatus.NEW, 0, order.qty)
 
 
 async def test_duplicate_clordid_of_a_live_order(stack: Stack):

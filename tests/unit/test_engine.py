@@ -46,9 +46,9 @@ S = "FIX.4.4:SOR->OMS"
 _exec_ids = itertools.count(1)
 
 
-def make_engine(up=("XNAS", "ARCX")) -> Engine:
+def make_engine(up=("XNAS", "ARCX"), **options) -> Engine:
     engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"},
-                    "best-price", IdSource("T-"))
+                    "best-price", IdSource("T-"), **options)
     for venue in up:
         engine.venue_session(venue, True, 0)
     # XNAS: 189.99 x 300 / 190.01 x 300, 190.02 x 500; ARCX: 190.00 x 500 / 190.02 x 500
