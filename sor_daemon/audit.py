@@ -56,10 +56,10 @@ Durability = Literal["fsync", "batch", "none"]
 
 # Each wanted tag right after a SOH (the message is searched with one SOH prepended);
 # "=" right after the number keeps 11 from matching 110.
-_TAGS = re.compile("\x01(35|11|41|37|17|150|39|55|58)=([^\x01]*)")
-_KEYS = {"35": "msg_type", "11": "cl_ord_id", "41": "orig_cl_ord_id", "37": "order_id",
-         "17": "exec_id", "150": "exec_type", "39": "ord_status", "55": "symbol",
-         "58": "text"}
+_TAGS = re.compile("\x01(35|34|45|11|41|37|17|150|39|55|58)=([^\x01]*)")
+_KEYS = {"35": "msg_type", "34": "seq", "45": "ref_seq", "11": "cl_ord_id",
+         "41": "orig_cl_ord_id", "37": "order_id", "17": "exec_id", "150": "exec_type",
+         "39": "ord_status", "55": "symbol", "58": "text"}
 _DUMPS_OPTIONS = orjson.OPT_APPEND_NEWLINE
 
 log = structlog.get_logger("sor.audit")

@@ -255,13 +255,26 @@ def lifecycle(records: Iterable[dict[str, Any]], cl_ord_id: str,
     sessions_of: dict[str, set[str]] = defaultdict(set)
     children_of_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
     order_of_child: dict[str, str] = {}
-    for record in records:
+    last_in: dict[tuple[str, str], Node] = {}
+    """The last inbound message with a ClOrdID by (counterparty, MsgSeqNum): sequence
+    numbers restart at every logon, and a refusal follows what it refuses."""
+    refusals: dict[int, Node] = {}
+    """Session Rejects and BusinessMessageRejects (they carry no ClOrdID) by their place
+    in the trail -> the message they refuse, found by RefSeqNum (45)."""
+    for index, record in enumerate(records):
         kind = record.get("kind")
         if kind == "fix":
             if not _is_oms(record):
                 continue
             cpty = record["cpty"]
             cl, orig = _str(record.get("cl_ord_id")), _str(record.get("orig_cl_ord_id"))
+            seq, ref_seq = _str(record.get("seq")), _str(record.get("ref_seq"))
+            if record.get("dir") == "in" and seq and cl:
+                last_in[(cpty, seq)] = (cpty, cl)
+            elif record.get("msg_type") in ("3", "j") and ref_seq:
+                refused = last_in.get((cpty, ref_seq))
+                if refused is not None:
+                    refusals[index] = refused
             for one in (cl, orig):
                 if one:
                     sessions_of[one].add(cpty)
@@ -303,17 +316,19 @@ def lifecycle(records: Iterable[dict[str, Any]], cl_ord_id: str,
             child.qty = event["qty"]
     chain_ids = {cl for _, cl in chain_nodes}
     del links, order_ids_of, node_of_order, sessions_of, children_of_order, order_of_child
+    del last_in
 
     # Pass 2: the entries.
     entries: list[Entry] = []
-    for record in records:
+    for index, record in enumerate(records):
         kind = record.get("kind")
         if kind == "fix":
             cl, orig = record.get("cl_ord_id"), record.get("orig_cl_ord_id")
             if _is_oms(record):
                 cpty = record["cpty"]
                 if not ((cpty, cl) in chain_nodes or (cpty, orig) in chain_nodes
-                        or record.get("order_id") in order_id_set):
+                        or record.get("order_id") in order_id_set
+                        or refusals.get(index) in chain_nodes):
                     continue
                 role: Literal["oms", "venue", "event"] = "oms"
             elif cl in children or orig in children:

@@ -265,14 +265,17 @@ class _Application(fix.Application):
 WireTap = Callable[[str, str, str, int], None]
 """Sees a FIX message on the wire, on the loop: direction ("in"/"out"), session, the
 message text and the time (ns) it crossed."""
-UNTAPPED = frozenset({"0", "1", "W", "X", "Y", "V"})
-"""Heartbeats, test requests and market data: not order messages, never tapped."""
+HEARTBEATS = frozenset({"0", "1"})
+"""Heartbeats and test requests: never tapped."""
+UNTAPPED = HEARTBEATS | {"W", "X", "Y", "V"}
+"""Besides, market data: not order messages, left out on venue sessions. A session log
+(the OMS's) taps market data too: an OMS has no business sending it, so it is kept."""
 
 
 class _SessionLog(fix.Log):
     """A session's quickfix log: to quickfix's file log when there is one, and, with a
-    wire tap, every message the session reads or writes (garbage included, heartbeats
-    excepted) handed to the loop."""
+    wire tap, every message the session reads or writes (garbage included, heartbeats and
+    test requests excepted) handed to the loop."""
 
     def __init__(self, file_log: fix.Log | None, endpoint: FixEndpoint | None = None,
                  session: str = "") -> None:
@@ -284,7 +287,7 @@ class _SessionLog(fix.Log):
     def _tap(self, direction: str, text: str) -> None:
         endpoint = self._tap_endpoint
         try:
-            if endpoint is not None and field_text(text, 35) not in UNTAPPED:
+            if endpoint is not None and field_text(text, 35) not in HEARTBEATS:
                 endpoint._post(endpoint._tap_message, direction, self._session,
                                readable(text), time.time_ns())
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix

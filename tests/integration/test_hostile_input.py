@@ -119,9 +119,9 @@ async def stack(tmp_path: Path, loop_errors: list[dict[str, Any]]) -> AsyncItera
             structlog.configure(**saved)
 
 
-UNAUDITED = ("0", "1", "V", "W", "X", "Y")
-"""MsgTypes the audit trail leaves out by design (heartbeats, test requests, market data),
-from the OMS too."""
+UNAUDITED = ("0", "1")
+"""MsgTypes the audit trail leaves out by design on OMS sessions (heartbeats, test
+requests); market data an OMS sends is kept, as everything else."""
 
 
 def described(errors: list[dict[str, Any]]) -> list[str]:

@@ -30,9 +30,9 @@ from sor_daemon.audit_report import (
 SOH = "\x01"
 
 
-def fix(msg_type: str, *fields: tuple[int, object]) -> str:
+def fix(msg_type: str, *fields: tuple[int, object], seq: int = 1) -> str:
     """A FIX message as quickfix hands it over (checksum not computed)."""
-    pairs = [(8, "FIX.4.4"), (9, "0"), (35, msg_type), (34, "1"), *fields, (10, "000")]
+    pairs = [(8, "FIX.4.4"), (9, "0"), (35, msg_type), (34, seq), *fields, (10, "000")]
     return SOH.join(f"{tag}={value}" for tag, value in pairs) + SOH
 
 
@@ -68,14 +68,14 @@ def test_records_round_trip_with_index_keys_and_readable_fix(tmp_path: Path):
     first, second, third = list(read_trail(path))
     assert first == {
         "ts": 1_000, "kind": "fix", "dir": "out", "cpty": "oms:OMS1", "msg_type": "8",
-        "order_id": "O1", "cl_ord_id": "CL1", "exec_id": "E1", "exec_type": "F",
+        "seq": "1", "order_id": "O1", "cl_ord_id": "CL1", "exec_id": "E1", "exec_type": "F",
         "ord_status": "1", "symbol": "AAPL", "text": "partial fill",
         "fix": report.replace(SOH, "|"),
     }
     assert list(first)[:4] == ["ts", "kind", "dir", "cpty"] and list(first)[-1] == "fix"
     # Absent tags are omitted; 110 (MinQty) is not 11.
     assert second == {"ts": 2_000, "kind": "fix", "dir": "in", "cpty": "XNAS",
-                      "msg_type": "D", "cl_ord_id": "C1", "symbol": "AAPL",
+                      "msg_type": "D", "seq": "1", "cl_ord_id": "C1", "symbol": "AAPL",
                       "fix": second["fix"]}
     assert third == {"ts": 3_000, "kind": "decision", "order_id": "O1", "parent": "CL1",
                      "strategy": "sweep",
@@ -425,6 +425,23 @@ def test_any_clordid_of_the_chain_gives_the_whole_lifecycle(trail_path: Path, as
     text = orjson.dumps([e.record for e in result.entries]).decode()
     for other in ("CL9", "O9", "C9", "MSFT", "kill_switch"):
         assert other not in text
+
+
+def test_a_refusal_without_clordid_joins_the_order_it_refuses(tmp_path: Path):
+    """A session Reject (3) or BusinessMessageReject (j) names what it refuses only by
+    RefSeqNum (45); sequence numbers restart at every logon, so it is the last inbound
+    message with that number before it."""
+    path = tmp_path / "audit.jsonl"
+    with AuditTrail(path) as trail:
+        trail.message("in", OMS, fix("D", (11, "R1"), (55, "AAPL"), seq=5), 1)
+        trail.message("out", OMS, fix("3", (45, 5), (371, 44), (373, 6), seq=3), 2)
+        trail.message("in", OMS, fix("A", (98, 0), (141, "Y"), seq=1), 3)  # a new logon
+        trail.message("in", OMS, fix("D", (11, "R2"), (55, "AAPL"), seq=5), 4)
+        trail.message("out", OMS, fix("j", (45, 5), (372, "D"), (380, 0), seq=2), 5)
+    first = lifecycle(read_trail(path), "R1")
+    second = lifecycle(read_trail(path), "R2")
+    assert [e.record.get("msg_type") for e in first.entries] == ["D", "3"]
+    assert [e.record.get("msg_type") for e in second.entries] == ["D", "j"]
 
 
 def test_the_same_lifecycle_from_a_list_and_from_the_file(trail_path: Path):
