@@ -18,6 +18,7 @@ import statistics
 import time
 from decimal import Decimal
 
+from sor_daemon.bench.stats import quantile
 from sor_daemon.domain import OrdType, Side, TimeInForce
 from sor_daemon.market import ConsolidatedBook, Level, VenueBook
 from sor_daemon.routing.context import RoutingContext
@@ -60,11 +61,6 @@ def requests(rng: random.Random, count: int) -> list[RouteRequest]:
     return out
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
@@ -87,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             timings.append((clock() - start) / 1000)
         results[name] = {
             "p50_us": round(statistics.median(timings), 2),
-            "p99_us": round(percentile(timings, 0.99), 2),
-            "p999_us": round(percentile(timings, 0.999), 2),
+            "p99_us": round(quantile(sorted(timings), 99), 2),
+            "p999_us": round(quantile(sorted(timings), 99.9), 2),
         }
     print(f"Routing decision benchmark: {VENUES} venues x {LEVELS} levels, "
           f"{args.requests} requests, seed {args.seed}, python {platform.python_version()}")

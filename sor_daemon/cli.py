@@ -19,6 +19,7 @@ from sor_daemon.config import (
     load_config,
     load_market,
     market_path,
+    oms_counterparty,
     oms_credentials,
 )
 from sor_daemon.domain import OrdType, Side, TimeInForce
@@ -284,13 +285,13 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         if args.soak is not None:
             result = run_soak(SoakOptions(seconds=args.soak, rate=args.rate,
-                                          max_orders=args.soak_orders, out=out))
+                                          max_orders=args.soak_orders))
             print(report.soak_text(result))
             chart = report.soak_chart(result, out / "soak.png")
         else:
             result = run_bench(BenchOptions(
                 orders=args.orders, rounds=args.rounds, window=args.window,
-                throughput_orders=args.throughput_orders, out=out))
+                throughput_orders=args.throughput_orders))
             print(report.bench_text(result))
             chart = report.bench_chart(result, out / "bench.png")
     except (RuntimeError, TimeoutError) as exc:
@@ -314,7 +315,7 @@ def _admin(args: argparse.Namespace, socket: str) -> int:
 def _audit(args: argparse.Namespace, trail: Path) -> int:
     from sor_daemon.audit_report import main as audit
 
-    return audit(trail, args.cl_ord_id, args.session and f"oms:{args.session}")
+    return audit(trail, args.cl_ord_id, args.session and oms_counterparty(args.session))
 
 
 async def _oms(args: argparse.Namespace, config: SorConfig) -> int:

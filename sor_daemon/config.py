@@ -62,6 +62,11 @@ class SessionLimits(Strict):
     """Symbols this session may not trade, besides ``[risk] restricted_symbols``."""
 
 
+def oms_counterparty(comp_id: str) -> str:
+    """An OMS session's name in metrics, the audit trail and `admin status`."""
+    return f"oms:{comp_id}"
+
+
 class OmsSessionConfig(Strict):
     """One OMS allowed to log on: its CompID and, optionally, a username and password."""
 

@@ -414,7 +414,7 @@ class Daemon:
     def _tap_oms(self, direction: str, session: str, raw: str, now_ns: int) -> None:
         assert self.audit is not None
         self._audited(self.audit.message, direction,
-                      f"oms:{self.gateway.sessions.get(session, session)}", raw, now_ns)
+                      self.gateway.counterparties.get(session, session), raw, now_ns)
 
     def _tap_venue(self, venue: str, direction: str, session: str, raw: str,
                    now_ns: int) -> None:
@@ -481,8 +481,8 @@ class Daemon:
         return {
             "halts": [_halt_json(h) for h in self.engine.kill_switch.halts.values()],
             "sessions": [
-                *({"name": f"oms:{comp_id}", "kind": "oms", "up": oms_up[name]}
-                  for name, comp_id in self.gateway.sessions.items()),
+                *({"name": label, "kind": "oms", "up": oms_up[name]}
+                  for name, label in self.gateway.counterparties.items()),
                 *({"name": name, "kind": "broker" if name in self.engine.context.routes.brokers
                    else self.engine.venues[name].kind, "up": name in self._up}
                   for name in self.connectors),

@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Protocol
 
-from sor_daemon.config import OmsConfig
+from sor_daemon.config import OmsConfig, oms_counterparty
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, WireTap
@@ -25,6 +25,7 @@ from sor_daemon.messages import (
 )
 from sor_daemon.metrics import FIX_MESSAGES, LOGON_REJECTS, SESSION_UP
 
+SUPPORTED_TYPES = frozenset("DFGH")
 SUPPORTED = "D (NewOrderSingle), F (OrderCancelRequest), G (OrderCancelReplaceRequest), " \
             "H (OrderStatusRequest)"
 
@@ -68,12 +69,10 @@ class OmsGateway:
         self.endpoint = FixEndpoint("oms", specs, self, initiator=False, log_dir=log_dir,
                                     on_error=self._on_error, logon_check=self._check_logon,
                                     logon_events=self, tap=tap)
-        self._labels = {name: f"oms:{comp_id}" for name, comp_id in self.sessions.items()}
-        self._in = {name: {t: FIX_MESSAGES.labels("in", label, t) for t in "DFGH"}
-                    for name, label in self._labels.items()}
-        self._out = {name: {t: FIX_MESSAGES.labels("out", label, t) for t in ("8", "9", "j")}
-                     for name, label in self._labels.items()}
-        for label in self._labels.values():
+        self.counterparties = {name: oms_counterparty(comp_id)
+                               for name, comp_id in self.sessions.items()}
+        """quickfix session name -> its name in metrics and the audit trail."""
+        for label in self.counterparties.values():
             SESSION_UP.labels(label).set(0)
 
     def _check_logon(self, session: str, logon: FixMessage) -> str | None:
@@ -124,20 +123,20 @@ class OmsGateway:
             msg_type, pairs = "9", codec.encode_cancel_reject(message)
         sent = self.endpoint.send(session, msg_type, pairs)
         if sent:
-            self._out[session][msg_type].inc()
+            FIX_MESSAGES.labels("out", self.counterparties[session], msg_type).inc()
         return sent
 
     def on_logon(self, session: str) -> None:
-        SESSION_UP.labels(self._labels[session]).set(1)
+        SESSION_UP.labels(self.counterparties[session]).set(1)
         self._events.oms_session(session, True)
 
     def on_logout(self, session: str) -> None:
-        SESSION_UP.labels(self._labels[session]).set(0)
+        SESSION_UP.labels(self.counterparties[session]).set(0)
         self._events.oms_session(session, False)
 
     def on_message(self, session: str, message: FixMessage) -> None:
-        counter = self._in[session].get(message.msg_type)
-        (counter or FIX_MESSAGES.labels("in", self._labels[session], "other")).inc()
+        msg_type = message.msg_type if message.msg_type in SUPPORTED_TYPES else "other"
+        FIX_MESSAGES.labels("in", self.counterparties[session], msg_type).inc()
         ev = self._events
         match message.msg_type:
             case "D":
@@ -157,7 +156,7 @@ class OmsGateway:
                          text: str) -> None:
         if self.endpoint.send(session, "j", codec.encode_business_reject(
                 message.get(34), message.msg_type, reason, text)):
-            self._out[session]["j"].inc()
+            FIX_MESSAGES.labels("out", self.counterparties[session], "j").inc()
 
     def _on_error(self, session: str, raw: str, exc: Exception) -> None:
         kind = "undecodable_message" if isinstance(exc, DecodeError) else "handler_error"

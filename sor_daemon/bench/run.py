@@ -23,13 +23,14 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,6 @@ class BenchOptions:
     """Orders in flight for throughput."""
     throughput_orders: int = 4000
     warmup: int = 500
-    out: Path = Path("var/bench")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,6 @@ class SoakOptions:
     interval: float = 10.0
     max_orders: int = 0
     """Stop after this many orders (0: after ``seconds``)."""
-    out: Path = Path("var/bench")
 
 
 def free_port() -> int:
@@ -127,7 +126,7 @@ class Processes:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int | None:
+def _stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -144,10 +143,11 @@ def processes() -> Iterator[Processes]:
     with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp:
         directory = Path(tmp)
         echo_port, oms_port, metrics_port = free_port(), free_port(), free_port()
-        echo = subprocess.Popen(
-            [sys.executable, "-m", "sor_daemon.bench.echo", "--port", str(echo_port),
-             "--session", "ECHO:BENCH", "--session", "ECHO:SOR"],
-            stdout=subprocess.PIPE, stderr=(directory / "echo.log").open("wb"))
+        with (directory / "echo.log").open("wb") as log:
+            echo = subprocess.Popen(
+                [sys.executable, "-m", "sor_daemon.bench.echo", "--port", str(echo_port),
+                 "--session", "ECHO:BENCH", "--session", "ECHO:SOR"],
+                stdout=subprocess.PIPE, stderr=log)
         try:
             assert echo.stdout is not None
             if echo.stdout.readline().strip() != b"ready":
@@ -162,7 +162,7 @@ def processes() -> Iterator[Processes]:
             try:
                 yield Processes(directory, echo, daemon, oms_port, echo_port, metrics_port)
             finally:
-                if _stop(daemon) not in (0, None):
+                if _stop(daemon) != 0:
                     print(f"the daemon exited {daemon.returncode}", file=sys.stderr)
         finally:
             _stop(echo)
@@ -205,12 +205,6 @@ def _rate(sample: Sample) -> float:
     return (len(sample.fills) + sample.failed) / (sample.elapsed_ns / 1e9)
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
     """Every measurement, alternating; the result as written to JSON."""
     pooled = {path: Pooled() for path in PATHS}
@@ -251,9 +245,9 @@ def _result(options: BenchOptions, pooled: dict[str, Pooled], decision: dict[flo
         paths[path] = {
             "pingpong_ack_us": summary_us(v for s in p.pingpong for v in s.acks),
             "pingpong_fill_us": summary_us(v for s in p.pingpong for v in s.fills),
-            "throughput_orders_per_s": _median([_rate(s) for s in p.throughput]),
+            "throughput_orders_per_s": statistics.median(_rate(s) for s in p.throughput),
             "throughput_by_round": [round(_rate(s), 1) for s in p.throughput],
-            "half_load_rate": _median(p.half_load_rates),
+            "half_load_rate": statistics.median(p.half_load_rates),
             "half_load_ack_us": summary_us(v for s in p.half_load for v in s.acks),
             "half_load_fill_us": summary_us(v for s in p.half_load for v in s.fills),
             "failed": sum(s.failed for s in p.pingpong + p.throughput + p.half_load),
@@ -278,8 +272,7 @@ def _result(options: BenchOptions, pooled: dict[str, Pooled], decision: dict[flo
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
-        "options": {k: str(v) if isinstance(v, Path) else v
-                    for k, v in options.__dict__.items()},
+        "options": asdict(options),
         "paths": paths,
         "ratios": ratios,
         "decision_us": decision_us,
@@ -320,8 +313,7 @@ def run_soak(options: SoakOptions, progress: bool = True) -> dict[str, Any]:
     return {
         "kind": "soak",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "options": {k: str(v) if isinstance(v, Path) else v
-                    for k, v in options.__dict__.items()},
+        "options": asdict(options),
         "orders": total,
         "slices": slices,
         "rss_start_mb": round(start_rss, 1),

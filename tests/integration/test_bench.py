@@ -19,8 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(180)
 def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
-    options = BenchOptions(orders=100, rounds=2, window=8, throughput_orders=300, warmup=50,
-                           out=tmp_path)
+    options = BenchOptions(orders=100, rounds=2, window=8, throughput_orders=300, warmup=50)
     result = run_bench(options, progress=False)
     for path in ("baseline", "daemon"):
         measured = result["paths"][path]
@@ -47,8 +46,7 @@ def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
 
 @pytest.mark.timeout(120)
 def test_soak_reports_latency_and_memory_over_time(tmp_path: Path):
-    result = run_soak(SoakOptions(seconds=3, rate=200, interval=1, out=tmp_path),
-                      progress=False)
+    result = run_soak(SoakOptions(seconds=3, rate=200, interval=1), progress=False)
     assert result["failed"] == 0
     assert len(result["slices"]) >= 2
     assert result["orders"] == sum(200 for _ in result["slices"])
