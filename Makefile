@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
+.PHONY: demo run test lint check-config chaos bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -40,6 +40,9 @@ prometheus:
 	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
 	      || echo "could not install Prometheus: tests/integration/test_prometheus.py will skip"; \
 	  else echo "no apt-get: tests/integration/test_prometheus.py will skip"; fi; }
+
+chaos: $(STAMP)  # kill the daemon / the venues / the OMS link mid-flow, TRIALS times
+	$(BIN)/sor-daemon chaos --trials $(or $(TRIALS),30)
 
 bench: $(STAMP)  # the daemon against a bare quickfix echo: var/bench/bench.{json,png}
 	$(BIN)/sor-daemon bench

@@ -3,23 +3,31 @@ translation only."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import time
+from collections.abc import Mapping
 
 from connectors.base import VenueEvents
 from sor_daemon.config import SessionConfig, VenueConfig
 from sor_daemon.domain import Side
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, WireTap
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
 from sor_daemon.market import VenueBook, apply_changes
 from sor_daemon.messages import CancelOrder, NewOrder
+
+RECONNECT_BACKOFF_MAX_S = 30.0
+"""Reconnect attempts to a venue that stays away grow apart up to this far."""
 
 
 class FixVenueConnector:
     def __init__(self, config: SessionConfig, symbols: list[str], events: VenueEvents,
-                 log_dir: str | None = None, tap: WireTap | None = None) -> None:
-        """``tap``: sees every order message sent and received (the audit trail)."""
+                 log_dir: str | None = None, tap: WireTap | None = None,
+                 store: SessionStore | None = None) -> None:
+        """``tap``: sees every order message sent and received (the audit trail);
+        ``store``: how sequence numbers are kept (default: reset at every logon)."""
         self.name = config.name
         self._symbols = symbols
         self._events = events
@@ -36,18 +44,44 @@ class FixVenueConnector:
                        if isinstance(config, VenueConfig) and config.kind == "lit" else 0)
         """Book levels to subscribe to: lit venues only (dark pools and brokers publish
         nothing)."""
+        self._reconnect_s = float(config.reconnect_seconds)
+        self._backoff: asyncio.Task[None] | None = None
+        self._stopping = False
         self.endpoint = FixEndpoint(f"venue-{self.name}", [spec], self, initiator=True,
-                                    log_dir=log_dir, on_error=self._on_error, tap=tap)
+                                    log_dir=log_dir, on_error=self._on_error, tap=tap,
+                                    store=store or SessionStore())
 
     @property
     def up(self) -> bool:
         return self.endpoint.is_logged_on(self._session)
 
-    async def start(self) -> None:
-        await self.endpoint.start()
+    async def start(self, rewind: Mapping[str, int] | None = None) -> None:
+        """``rewind``: see `FixEndpoint.start`."""
+        await self.endpoint.start(rewind)
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._backoff is not None:
+            self._backoff.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backoff
         await self.endpoint.stop()
+
+    async def _reconnect(self) -> None:
+        """After a drop: a couple of attempts ``reconnect_seconds`` apart, then pauses
+        that double up to `RECONNECT_BACKOFF_MAX_S` while the venue stays away (no
+        connection storm against a venue that is restarting)."""
+        pause = self._reconnect_s
+        try:
+            while not self._stopping:
+                if await self.endpoint.wait_logged_on(self._session, 2 * self._reconnect_s + 1):
+                    return
+                self.endpoint.set_enabled(self._session, False)
+                await asyncio.sleep(pause)
+                self.endpoint.set_enabled(self._session, True)
+                pause = min(2 * pause, RECONNECT_BACKOFF_MAX_S)
+        finally:
+            self._backoff = None
 
     # ----------------------------------------------------------- order entry
 
@@ -76,6 +110,8 @@ class FixVenueConnector:
 
     def on_logout(self, session: str) -> None:
         self._books.clear()
+        if not self._stopping and self._backoff is None:
+            self._backoff = asyncio.ensure_future(self._reconnect())
         self._events.venue_session(self.name, False)
 
     def on_message(self, session: str, message: FixMessage) -> None:

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                          description="Start, as FIX acceptors, the simulated venues that the "
                                      "daemon config connects to; run until SIGTERM/SIGINT.")
     sim.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    sim.add_argument("--fill-ledger", metavar="FILE",
+                     help="append every fill to FILE (JSON lines) before reporting it")
     sim.add_argument("--market", help="simulated market file (default: the config's "
                                       "[sim] market)")
 
@@ -111,6 +113,32 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--trail", help="audit trail file (default: the config's)")
     audit.add_argument("--session", help="OMS CompID, when two sessions used the ClOrdID")
 
+    chaos = sub.add_parser(
+        "chaos", help="kill the daemon, the venues, the OMS link mid-flow; check nothing "
+                      "is lost",
+        description="Trials on loopback, each with its own simulated venues, daemon (with "
+                    "a journal) and OMS: an order flow, a SIGKILL of the daemon or of the "
+                    "venues (or an OMS disconnect) at a random moment, a restart, then "
+                    "checks: no overfill, every fill the venues reported applied once and "
+                    "reported to the OMS, every order ended. Exit 1 if any trial failed; "
+                    "a failed trial's directory (logs, journal, ledger) is kept.")
+    chaos.add_argument("--trials", type=int, default=9, help="trials (kinds in turn)")
+    chaos.add_argument("--orders", type=int, default=30, help="parent orders per trial")
+    chaos.add_argument("--seed", type=int, default=1, help="random seed (timings, flow)")
+    chaos.add_argument("--kinds", default="daemon,venue,oms",
+                       help="what to kill, in turn: daemon, venue, oms")
+    chaos.add_argument("--keep", action="store_true", help="keep every trial's directory")
+
+    orders = sub.add_parser(
+        "orders", help="an order as the journal recorded it (working or completed)",
+        description="Look a parent order up in the journal ([journal] path) by OrderID or "
+                    "by any ClOrdID it has had: its state, its children and every fill "
+                    "with the venue's ExecID. Without an ID: totals. Safe while the "
+                    "daemon runs (read-only).")
+    orders.add_argument("key", metavar="ID", nargs="?", help="OrderID (37) or ClOrdID (11)")
+    orders.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    orders.add_argument("--journal", help="journal file (default: the config's)")
+
     bench = sub.add_parser(
         "bench", help="latency and throughput against a bare quickfix echo",
         description="Start a bare quickfix echo and the daemon (with the echo as its one "
@@ -126,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--throughput-orders", type=int, default=4000,
                        help="orders per round and path for throughput")
     bench.add_argument("--window", type=int, default=32, help="orders in flight for throughput")
+    bench.add_argument("--no-journal", action="store_true",
+                       help="run the daemon without its journal (to measure what it costs)")
     bench.add_argument("--out", default="var/bench", help="directory for the JSON and PNG")
     bench.add_argument("--soak", type=float, metavar="SECONDS",
                        help="run the soak for this long instead")
@@ -226,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         return bestex(Path(args.records), args.since, args.until, args.top)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "chaos":
+        return _chaos(args)
     if args.command == "admin" and args.socket:
         return _admin(args, args.socket)
     if args.command == "audit" and args.trail:
         return _audit(args, Path(args.trail))
+    if args.command == "orders" and args.journal:
+        return _orders(args.key, Path(args.journal))
     try:
         config, market = _load(args.config, with_market=args.command in ("sim", "demo"))
         if args.command in ("sim", "demo") and args.market:
@@ -249,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: [audit] path is empty: no audit trail", file=sys.stderr)
             return 1
         return _audit(args, Path(config.audit.path))
+    if args.command == "orders":
+        if not config.journal.path:
+            print(f"{args.config}: [journal] path is empty: no journal", file=sys.stderr)
+            return 1
+        return _orders(args.key, Path(config.journal.path))
 
     from sor_daemon.logs import configure_logging
 
@@ -261,12 +300,18 @@ def main(argv: list[str] | None = None) -> int:
             quiet_gc()  # once what lives as long as the process exists
             return running.run(stop)
 
-        return _serve(daemon)
+        from sor_daemon.journal import JournalError
+
+        try:
+            return _serve(daemon)
+        except JournalError as exc:
+            print(f"refusing to start: {exc}", file=sys.stderr)
+            return 2
     if args.command == "sim":
         from connectors.sim.runner import run_sim
 
         assert market is not None
-        return _serve(lambda stop: run_sim(config, market, stop))
+        return _serve(lambda stop: run_sim(config, market, stop, args.fill_ledger))
     if args.command == "demo":
         from sor_daemon.demo import run_demo
 
@@ -291,7 +336,7 @@ def _bench(args: argparse.Namespace) -> int:
         else:
             result = run_bench(BenchOptions(
                 orders=args.orders, rounds=args.rounds, window=args.window,
-                throughput_orders=args.throughput_orders))
+                throughput_orders=args.throughput_orders, journal=not args.no_journal))
             print(report.bench_text(result))
             chart = report.bench_chart(result, out / "bench.png")
     except (RuntimeError, TimeoutError) as exc:
@@ -310,6 +355,50 @@ def _admin(args: argparse.Namespace, socket: str) -> int:
         print(exc, file=sys.stderr)
         return 1
     return print_reply(args.action, reply)
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from sor_daemon.chaos import KINDS, ChaosOptions, report, run_chaos
+    from sor_daemon.logs import configure_logging
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds or args.trials < 1 or args.orders < 1:
+        print(f"--kinds takes {', '.join(KINDS)}; --trials and --orders at least 1",
+              file=sys.stderr)
+        return 2
+    configure_logging("warning")
+    options = ChaosOptions(trials=args.trials, orders=args.orders, seed=args.seed,
+                           kinds=kinds, keep=args.keep)
+    import uvloop
+
+    results = uvloop.run(run_chaos(options))
+    print(report(results))
+    return 1 if any(r.failures for r in results) else 0
+
+
+def _orders(key: str | None, path: Path) -> int:
+    from sor_daemon.journal import JournalError, describe_parent, open_read_only
+
+    try:
+        journal = open_read_only(path)
+    except JournalError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        if key is None:
+            parents, shares = journal.totals()
+            print(f"{path}: {parents} parent orders, {shares} shares filled")
+            return 0
+        found = journal.find(key)
+        if not found:
+            print(f"no order with OrderID or ClOrdID {key!r} in {path}", file=sys.stderr)
+            return 1
+        for parent in found:
+            print(describe_parent(parent, journal.fills(parent.order_id)))
+        return 0
+    finally:
+        journal.close()
 
 
 def _audit(args: argparse.Namespace, trail: Path) -> int:

@@ -104,6 +104,9 @@ class OmsConfig(Strict):
         OmsSessionConfig(comp_id="OMS")]
     heartbeat_seconds: Seconds = 30
     send_pending_new: bool = False
+    cancel_on_disconnect: bool = False
+    """True: an OMS session that drops has its working orders cancelled (each reported
+    Canceled when it logs on again); False: they keep working while it is away."""
 
     @field_validator("sessions")
     @classmethod
@@ -230,6 +233,11 @@ class SessionConfig(Strict):
     reconnect_seconds: Seconds = 1
     expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
     """Until acknowledgements are measured: breaks price ties, the quicker route first."""
+    cancel_on_disconnect: bool = False
+    """True: the counterparty cancels our working orders when the session drops, so their
+    unfilled quantity is routed elsewhere at once. False: it may still be working; it is
+    routed again only once the counterparty has said what became of it (after logon, in
+    answer to an OrderStatusRequest)."""
 
 
 class VenueConfig(SessionConfig):
@@ -258,6 +266,28 @@ class BrokerConfig(SessionConfig):
     """The configured venues this broker reaches."""
 
 
+class JournalConfig(Strict):
+    """The durable record of orders (SQLite, WAL mode) and of FIX sequence numbers."""
+
+    path: str | None = "var/journal.db"
+    """None: nothing survives a restart (sessions reset their sequence numbers on logon)."""
+    session_dir: str = "var/fix-store"
+    """quickfix's FileStore: sequence numbers and the messages sent to each OMS."""
+    synchronous: Literal["full", "normal"] = "normal"
+    """SQLite's: ``full`` syncs to disk at every commit (survives power loss); ``normal``
+    syncs at checkpoints (survives a crash of the process, the case SIGKILL tests)."""
+
+
+class ShutdownConfig(Strict):
+    """What SIGTERM does once intake has stopped."""
+
+    cancel_working: bool = False
+    """True: every working order is cancelled (and reported so) before the sessions log
+    out; False: children stay working at their venues and are picked up on restart."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """How long to wait for those cancels to be confirmed."""
+
+
 class SimConfig(Strict):
     market: str = "sim-market.toml"
     """The simulated market file, relative to this config file."""
@@ -272,6 +302,8 @@ class SorConfig(Strict):
     risk: RiskConfig = RiskConfig()
     admin: AdminConfig = AdminConfig()
     audit: AuditConfig = AuditConfig()
+    journal: JournalConfig = JournalConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
     symbols: Annotated[dict[Symbol, SymbolConfig], Field(min_length=1)]
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
     brokers: list[BrokerConfig] = []
@@ -644,3 +676,28 @@ def check_config(path: str | Path) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def toml_text(data: dict[str, Any], prefix: str = "") -> str:
+    """A config as TOML (tables, arrays of tables, scalars and lists): what tools that
+    write configs (`sor-daemon chaos`, the tests) need, not a general TOML writer."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append(f"\n[{prefix}{key}]\n" + toml_text(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                tables.append(f"\n[[{prefix}{key}]]\n" + toml_text(item, f"{prefix}{key}."))
+        else:
+            lines.append(f"{key} = {_scalar(value)}")
+    return "\n".join(lines) + "\n" + "".join(tables)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    return json.dumps(str(value))

@@ -40,11 +40,15 @@ from sor_daemon.engine import (
     IdSource,
     ParentAccepted,
     ParentEnded,
+    QueryChild,
     Resumed,
     SendChild,
     ToOms,
 )
+from sor_daemon.fix.codec import Pairs
+from sor_daemon.fix.endpoint import FixEndpoint, SessionStore, wait_until
 from sor_daemon.gateway import OmsGateway
+from sor_daemon.journal import Fill, Journal, JournalError
 from sor_daemon.market import VenueBook
 from sor_daemon.messages import (
     CancelFields,
@@ -67,6 +71,7 @@ from sor_daemon.metrics import (
     FILLS,
     FIX_MESSAGES,
     HALTED_SYMBOLS,
+    JOURNAL_WRITE_LATENCY,
     KILL_SWITCH,
     KILL_SWITCH_EVENTS,
     MARKOUT,
@@ -76,6 +81,7 @@ from sor_daemon.metrics import (
     PARENT_SHORTFALL,
     PARENT_SLIPPAGE,
     PRICE_IMPROVEMENT,
+    RECOVERED_PARENTS,
     REJECTS,
     SCORE_ACK_LATENCY,
     SCORE_FILL_RATE,
@@ -84,6 +90,7 @@ from sor_daemon.metrics import (
     SCORE_SLIPPAGE,
     SESSION_UP,
     UNDELIVERED,
+    UNKNOWN_CHILDREN,
     VENUE_OUTAGES,
 )
 from sor_daemon.monitor import ExecutionMonitor, Record, to_json
@@ -97,6 +104,9 @@ FIRST_REPORTS = frozenset({ExecType.NEW, ExecType.TRADE, ExecType.REJECTED,
 """The report that ends a parent's acknowledgement wait, whichever comes first."""
 TICK_SECONDS = 0.1
 """How often the engine's timers are looked at."""
+ROUTING_STATE_SECONDS = 10
+"""How often what routing has learned is saved to the journal (and at shutdown)."""
+ROUTING_STATE = "routing"
 
 
 def _halt_json(halt: Halt) -> dict[str, Any]:
@@ -142,13 +152,19 @@ class Daemon:
         """Assembled once, from the logging configured now (a lazy proxy would rebuild
         itself on every call: a cost on the hot path)."""
         log_dir = config.log.fix_message_dir
+        journal = config.journal
+        self.journal = (Journal(journal.path, journal.synchronous) if journal.path
+                        else None)
+        """None: nothing survives a restart, and sessions reset at every logon."""
+        oms_store, venue_store = self._stores()
         audit = config.audit
         self.audit = (AuditTrail(Path(audit.path), audit.durability, audit.max_mb * MiB,
                                  audit.keep) if audit.path else None)
         self.gateway = OmsGateway(config.oms, self, log_dir,
                                   oms_credentials(config) if credentials is None
                                   else credentials,
-                                  tap=self._tap_oms if self.audit else None)
+                                  tap=self._tap_oms if self.audit else None,
+                                  store=oms_store)
         limits = {s.comp_id: s.limits for s in config.oms.sessions}
         risk, kill_switch = risk_from_config(
             config.risk, {name: limits[comp_id] for name, comp_id in self.gateway.sessions.items()})
@@ -167,14 +183,19 @@ class Daemon:
             risk=risk, kill_switch=kill_switch,
             cancel_children_on_halt=config.risk.cancel_children_on_halt,
             completed_orders_kept=config.routing.completed_orders_kept,
+            cancel_on_disconnect=frozenset(
+                s.name for s in [*config.venues, *config.brokers] if s.cancel_on_disconnect),
         )
         self.admin = AdminServer(config.admin.socket, self._admin)
         self.connectors = {
             v.name: FixVenueConnector(
                 v, list(config.symbols), self, log_dir,
-                tap=functools.partial(self._tap_venue, v.name) if self.audit else None)
+                tap=functools.partial(self._tap_venue, v.name) if self.audit else None,
+                store=venue_store)
             for v in [*config.venues, *config.brokers]
         }
+        self._endpoints: list[FixEndpoint] = [self.gateway.endpoint,
+                                              *(c.endpoint for c in self.connectors.values())]
         self._metrics_server = None
         self._ticker: asyncio.Future[None] | None = None
         for venue in self.connectors:
@@ -189,16 +210,71 @@ class Daemon:
         when it ends): OrderID -> perf_counter_ns when it arrived (parent ack latency)."""
         self._up: set[str] = set()
         """Venue and broker sessions logged on (an outage is a drop from up)."""
+        self._saved_ns = 0
+        self._stopped = False
+        self._rewind: dict[str, int] = {}
+        """Where each session's inbound sequence resumes after a restart (`_recover`)."""
+
+    def _stores(self) -> tuple[SessionStore | None, SessionStore | None]:
+        """How the OMS and the venue sessions keep their sequence numbers: with a
+        journal, on disk, never reset at logon. Reports to an OMS are kept and resent
+        when it asks (a report missed while it was away comes back); orders to venues are
+        never resent (what became of them is asked, not assumed), and our Logon tells
+        the venue where to resume (NextExpectedMsgSeqNum), so that it resends the reports
+        we missed."""
+        if self.journal is None:
+            return None, None
+        root = Path(self.config.journal.session_dir)
+        return (SessionStore(path=str(root / "oms"), persist_messages=True,
+                             reset_on_logon=False),
+                SessionStore(path=str(root / "venues"), reset_on_logon=False,
+                             send_next_expected=True))
+
+    def _recover(self) -> None:
+        """Take back what the journal kept: orders (each working child's outcome unknown
+        until its venue says), what routing learned, and where each session's inbound
+        sequence stood (quickfix's store may be ahead: messages it had received but the
+        daemon had not applied are asked for again)."""
+        assert self.journal is not None
+        learned = self.journal.load_state(ROUTING_STATE)
+        if learned:
+            self.engine.context.load_state(learned)
+        parents = self.journal.load(self.config.routing.completed_orders_kept)
+        restored = self.engine.restore(parents)
+        self.engine.take_touched()
+        for action in restored:
+            if isinstance(action, ParentAccepted):
+                p = action.parent
+                self.monitor.parent_arrived(p.order_id, p.strategy, p.symbol, p.side, p.qty,
+                                            p.arrival_mid, p.created_ns)
+        RECOVERED_PARENTS.set(len(restored))
+        seqs = self.journal.session_seqs()
+        self._rewind = {session: seq + 1 for session, seq in seqs.items()}
+        self.log.info("journal_recovered", working=len(restored),
+                      completed=len(parents) - len(restored),
+                      unknown_children=self._count_unknown(), sequences=seqs)
+
+    def _count_unknown(self) -> int:
+        count = sum(1 for p in self.engine.open_parents()
+                    for c in p.live_children() if c.unknown)
+        UNKNOWN_CHILDREN.set(count)
+        return count
 
     # -------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        if self.journal is not None:
+            self._recover()
         metrics = self.config.metrics
         self._metrics_server, _ = start_http_server(metrics.port, metrics.host)
-        for connector in self.connectors.values():
-            await connector.start()
         await self.admin.start()
-        await self.gateway.start()
+        # The OMS sessions exist before any venue can report: a report made on restart
+        # (a fill the venue resends) is stored for the OMS even before it logs on.
+        await self.gateway.start(self._rewind)
+        if self.journal is not None:
+            self._resend_unsent()
+        for connector in self.connectors.values():
+            await connector.start(self._rewind)
         if self.config.monitor.records:
             path = Path(self.config.monitor.records)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,8 +284,22 @@ class Daemon:
                       venues=list(self.connectors), metrics=f"{metrics.host}:{metrics.port}")
 
     async def stop(self) -> None:
-        """Stop intake first, then log out of every venue."""
+        """Stop intake first; then, if so configured, cancel every working order and wait
+        (bounded) for the venues to confirm; then log out of the OMS and every venue and
+        close the journal. A second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.log.info("daemon_stopping", open_parents=len(self.engine.open_parents()))
+        self.engine.intake_closed = "the router is shutting down"
+        if self.config.shutdown.cancel_working and self.engine.open_parents():
+            self._execute(self.engine.cancel_all("canceled: the router is shutting down",
+                                                 time.time_ns()))
+            settled = await wait_until(
+                lambda: not any(p.live_children() for p in self.engine.open_parents()),
+                self.config.shutdown.timeout_s)
+            self.log.info("shutdown_cancels", settled=settled,
+                          open_parents=len(self.engine.open_parents()))
         await self.gateway.stop()
         await self.admin.stop()
         if self._ticker is not None:
@@ -222,6 +312,9 @@ class Daemon:
             self._records = None
         if self.audit is not None:
             self._audited(self.audit.close)
+        if self.journal is not None:
+            self._save_routing_state()
+            self.journal.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -251,6 +344,11 @@ class Daemon:
                 if now - self._scored_ns >= 1_000_000_000:
                     self._scored_ns = now
                     self._export_scorecards(now)
+                    self._count_unknown()
+                    if (self.journal is not None
+                            and now - self._saved_ns >= ROUTING_STATE_SECONDS * 1_000_000_000):
+                        self._saved_ns = now
+                        self._save_routing_state()
                     if self._records is not None:
                         self._records.flush()
             except Exception as exc:  # a timer must keep running; the bug is counted
@@ -261,8 +359,20 @@ class Daemon:
 
     def new_order(self, session: str, fields: NewOrderFields) -> None:
         received = time.perf_counter_ns()
+        if fields.poss_dup and self._seen_before(session, fields.cl_ord_id):
+            ANOMALIES.labels("possdup_ignored").inc()
+            self.log.warning("possdup_order_ignored", session=session,
+                             cl_ord_id=fields.cl_ord_id)
+            return
         self._execute(self.engine.new_order(session, fields, time.time_ns()),
                       decision_started=received)
+
+    def _seen_before(self, session: str, cl_ord_id: str) -> bool:
+        """A ClOrdID this OMS session has used: in memory, or in the journal."""
+        if self.engine.parent(session, cl_ord_id) is not None:
+            return True
+        return self.journal is not None and any(
+            p.session == session for p in self.journal.find(cl_ord_id))
 
     def cancel_order(self, session: str, fields: CancelFields) -> None:
         self._execute(self.engine.cancel_order(session, fields, time.time_ns()))
@@ -275,6 +385,9 @@ class Daemon:
 
     def oms_session(self, session: str, up: bool) -> None:
         self.log.info("oms_session_up" if up else "oms_session_down", session=session)
+        if not up and self.config.oms.cancel_on_disconnect:
+            self._execute(self.engine.cancel_all("canceled: the OMS session dropped",
+                                                 time.time_ns(), session))
 
     def oms_problem(self, session: str, problem: str, detail: str) -> None:
         ANOMALIES.labels(problem).inc()
@@ -330,6 +443,8 @@ class Daemon:
         """Carry the engine's actions out, in order, except that decisions are recorded
         after the children are sent (with the time they were made): the venue waits for
         the child, nobody waits for the record."""
+        encoded = self._journal(actions) if self.journal is not None else None
+        undelivered = False
         decisions: list[tuple[Decision, int]] = []
         for action in actions:
             match action:
@@ -364,8 +479,14 @@ class Daemon:
                         ANOMALIES.labels("cancel_not_sent").inc()
                         self.log.warning("cancel_not_sent", venue=venue,
                                          child=request.orig_cl_ord_id)
+                case QueryChild(venue=venue, child=child):
+                    if self.connectors[venue].status(child.cl_ord_id, child.symbol,
+                                                     child.side):
+                        FIX_MESSAGES.labels("out", venue, "H").inc()
                 case ToOms(session=session, message=message):
-                    self._report(session, message)
+                    if not self._report(session, message,
+                                        encoded.pop(0) if encoded else None):
+                        undelivered = True
                 case Anomaly(reason=reason, detail=detail):
                     ANOMALIES.labels(reason).inc()
                     self.log.error("anomaly", reason=reason, detail=detail)
@@ -406,8 +527,66 @@ class Daemon:
                     self._audit_event("kill_switch", engaged=False,
                                       lifted=[h.scope for h in halts], by="operator")
                     self.log.warning("kill_switch_resumed", lifted=[h.scope for h in halts])
+        if encoded is not None and not undelivered:  # else kept: resent at the next start
+            assert self.journal is not None
+            self.journal.sent()
         for decision, made_ns in decisions:
             self._log_decision(decision, made_ns)
+
+    # --------------------------------------------------------------- journal
+
+    def _journal(self, actions: list[Action]) -> list[tuple[str, Pairs]] | None:
+        """Commit what the engine changed, and the reports it makes to the OMS, before
+        any of it is told to anyone; returns those reports encoded, in order (None: no
+        report). A journal that cannot be written halts trading."""
+        assert self.journal is not None
+        started = time.perf_counter_ns()
+        parents = self.engine.take_touched()
+        seqs = {}
+        for endpoint in self._endpoints:
+            if endpoint.last_seq:
+                seqs.update(self.journal.changed_seqs(endpoint.last_seq))
+        reports = [a for a in actions if isinstance(a, ToOms)]
+        if not parents and not seqs and not reports:
+            return None
+        now = time.time_ns()
+        fills = [Fill(a.child.cl_ord_id, a.exec_id, a.qty, a.price, now)
+                 for a in actions if isinstance(a, ChildFilled)]
+        encoded = [self.gateway.encode(a.message) for a in reports]
+        try:
+            self.journal.write(parents, fills, seqs,
+                               [(a.session, *e) for a, e in zip(reports, encoded, strict=True)])
+        except JournalError as exc:
+            self._journal_failed(exc)
+            return encoded or None
+        JOURNAL_WRITE_LATENCY.observe((time.perf_counter_ns() - started) / 1e9)
+        return encoded or None
+
+    def _resend_unsent(self) -> None:
+        """Reports committed before a crash but maybe never sent: sent again, marked
+        PossResend (97): the OMS knows them by their ExecID if it has them already."""
+        assert self.journal is not None
+        unsent = self.journal.unsent()
+        for session, msg_type, pairs in unsent:
+            if session in self.gateway.sessions:
+                self.gateway.send_encoded(session, msg_type, [*pairs, (97, "Y")])
+        self.journal.clear_unsent()
+        if unsent:
+            self.log.info("journal_reports_resent", count=len(unsent))
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        ANOMALIES.labels("journal_write_failed").inc()
+        self.log.error("journal_write_failed", error=str(exc))
+        if ALL not in self.engine.kill_switch.halts:
+            self._execute(self.engine.halt(ALL, f"journal unwritable: {exc}", "journal",
+                                           time.time_ns()))
+
+    def _save_routing_state(self) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.save_state(ROUTING_STATE, self.engine.context.state())
+        except JournalError as exc:
+            self._journal_failed(exc)
 
     # ----------------------------------------------------------------- audit
 
@@ -570,10 +749,12 @@ class Daemon:
                           candidates=candidates, children=children,
                           routes=list(decision.routes))
 
-    def _report(self, session: str, message: ExecutionReport | CancelReject) -> None:
-        """Sent first, accounted for after: the OMS waits for the one, not the other."""
+    def _report(self, session: str, message: ExecutionReport | CancelReject,
+                encoded: tuple[str, Pairs] | None = None) -> bool:
+        """Sent first, accounted for after: the OMS waits for the one, not the other.
+        False: quickfix did not take it."""
         handed = time.perf_counter_ns()
-        sent = self.gateway.send(session, message)
+        sent = self.gateway.send(session, message, encoded)
         if isinstance(message, ExecutionReport):
             if message.exec_type in FIRST_REPORTS:
                 received = self._received.pop(message.order_id, None)
@@ -595,3 +776,4 @@ class Daemon:
             UNDELIVERED.inc()
             self.log.warning("oms_report_undelivered", session=session,
                              parent=message.cl_ord_id)
+        return sent

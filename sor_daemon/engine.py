@@ -66,6 +66,15 @@ class CancelChild:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryChild:
+    """Ask the venue what became of a child whose outcome is unknown
+    (OrderStatusRequest)."""
+
+    venue: str
+    child: ChildOrder
+
+
+@dataclass(frozen=True, slots=True)
 class ToOms:
     session: str
     message: ExecutionReport | CancelReject
@@ -131,6 +140,8 @@ class ChildFilled:
     """The child's first fill (child fill latency is measured to it)."""
     liquidity: str | None = None
     """LastLiquidityInd (851) as the venue said: 1 added (passive), 2 removed."""
+    exec_id: str = ""
+    """The venue's ExecID (17): with the child's ClOrdID, what makes the fill unique."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +180,8 @@ class Anomaly:
     detail: str
 
 
-Action = (SendChild | CancelChild | ToOms | Anomaly | Decision | ParentAccepted | ChildAcked
-          | ChildFilled | ChildEnded | ParentEnded | Halted | Resumed)
+Action = (SendChild | CancelChild | QueryChild | ToOms | Anomaly | Decision | ParentAccepted
+          | ChildAcked | ChildFilled | ChildEnded | ParentEnded | Halted | Resumed)
 
 
 class IdSource:
@@ -198,6 +209,7 @@ class Engine:
         kill_switch: KillSwitch | None = None,
         cancel_children_on_halt: bool = True,
         completed_orders_kept: int = 10_000,
+        cancel_on_disconnect: frozenset[str] = frozenset(),
     ) -> None:
         """``venues``: their state (fees, latency, staleness), or just name -> kind;
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
@@ -205,7 +217,8 @@ class Engine:
         moves away from it); ``risk``: pre-trade checks (None: no limits);
         ``kill_switch``: halts and the breakers that engage them;
         ``completed_orders_kept``: how many retired parents are still known (see the
-        module docstring)."""
+        module docstring); ``cancel_on_disconnect``: the sessions (venues, brokers) whose
+        counterparty cancels our working orders when the session drops."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
@@ -238,6 +251,38 @@ class Engine:
         """Working parents per OMS session (max_open_orders)."""
         self._quoted: set[str] = set()
         """Symbols some lit venue has published a book for (market-data-loss breaker)."""
+        self._cancel_on_disconnect = cancel_on_disconnect
+        self.touched: dict[str, ParentOrder] = {}
+        """Parents changed since `take_touched` last emptied it (what the journal writes)."""
+        self.intake_closed: str | None = None
+        """While set, new orders and replaces are refused with this text (shutdown)."""
+
+    def take_touched(self) -> list[ParentOrder]:
+        touched = list(self.touched.values())
+        self.touched.clear()
+        return touched
+
+    def restore(self, parents: Sequence[ParentOrder]) -> list[Action]:
+        """Take back the parents a journal kept (working ones, then recently completed
+        ones, oldest first), after a restart. Every child still working when the daemon
+        stopped has an unknown outcome until its venue says (`venue_session` asks)."""
+        for parent in parents:
+            self._orders[parent.order_id] = parent
+            for cl_ord_id in parent.cl_ord_ids:
+                self._parents[(parent.session, cl_ord_id)] = parent
+            for child in parent.children.values():
+                self._children[child.cl_ord_id] = child
+                for cancel_id in child.cancel_ids:
+                    self._children[cancel_id] = child
+                if not child.is_terminal:
+                    child.unknown = True
+                    if child.tif is TimeInForce.DAY and child.price != parent.price:
+                        self._passive.setdefault(parent.symbol, set()).add(child)
+            if parent.is_done:
+                self._retire(parent)
+            elif not parent.is_terminal:
+                self._open[parent.session] = self._open.get(parent.session, 0) + 1
+        return [ParentAccepted(p) for p in parents if not p.is_terminal]
 
     # ------------------------------------------------------------------ queries
 
@@ -255,6 +300,9 @@ class Engine:
     # ---------------------------------------------------------------- OMS side
 
     def new_order(self, session: str, fields: NewOrderFields, now_ns: int) -> list[Action]:
+        if self.intake_closed is not None:
+            return [self._reject_new(session, fields, Rejection(
+                OrdRejReason.EXCHANGE_CLOSED, self.intake_closed))]
         throttled = self.risk.admit(session, now_ns)
         if throttled is not None:
             return [self._reject_new(session, fields, throttled)]
@@ -334,6 +382,8 @@ class Engine:
     def _replace_refusal(self, session: str, parent: ParentOrder, terms: ReplaceTerms,
                          now_ns: int) -> Rejection | None:
         """The throttle, the kill switch and the limits, on a replace's new terms."""
+        if self.intake_closed is not None:
+            return Rejection(OrdRejReason.EXCHANGE_CLOSED, self.intake_closed)
         return self.risk.admit(session, now_ns) or self._controls(
             session, parent.symbol, parent.side, parent.ord_type, terms.qty, terms.price)
 
@@ -373,7 +423,24 @@ class Engine:
             self.market.drop_venue(venue)
         for name, state in self._venues.items():
             self._venues[name] = replace(state, up=routes.reachable(name))
-        return []
+        if up:  # what became of those we lost sight of (or took as cancelled) there?
+            return [QueryChild(venue, child) for parent in self._orders.values()
+                    for child in parent.children.values()
+                    if child.unknown and child.session == venue]
+        working = [child for parent in self._orders.values() if not parent.is_done
+                   for child in parent.live_children() if child.session == venue]
+        actions: list[Action] = []
+        for child in working:
+            self._touch(child.parent)
+            child.unknown = True
+            if venue in self._cancel_on_disconnect:
+                # The venue cancels it: what it had not filled is routed elsewhere now.
+                # Still `unknown` until the venue confirms (its report is then expected).
+                self._move(child, OrdStatus.CANCELED, actions)
+                child.parent.text = f"{child.route}: canceled on disconnect"
+                actions.append(ChildEnded(child))
+                actions += self._after_child(child.parent, now_ns)
+        return actions
 
     def tick(self, now_ns: int) -> list[Action]:
         """Time passed: passive children past their time to live are withdrawn; once the
@@ -418,11 +485,14 @@ class Engine:
             actions += self._route(parent, now_ns)
         return actions
 
-    def cancel_all(self, text: str, now_ns: int) -> list[Action]:
-        """Cancel every open parent (unsolicited: each ends Canceled with ``text``). A
-        pending replace is refused first; a pending cancel just goes on."""
+    def cancel_all(self, text: str, now_ns: int, session: str | None = None) -> list[Action]:
+        """Cancel every open parent (of one OMS ``session``, or all): unsolicited, each
+        ends Canceled with ``text``. A pending replace is refused first; a pending cancel
+        just goes on."""
         actions: list[Action] = []
         for parent in self.open_parents():
+            if session is not None and parent.session != session:
+                continue
             pending = parent.pending
             if pending is not None and not pending.is_replace:
                 continue
@@ -483,6 +553,9 @@ class Engine:
         if child is None or child.session != venue:
             return [Anomaly("unknown_child",
                             f"{venue} report for unknown order {report.cl_ord_id!r}")]
+        self._touch(child.parent)
+        if child.unknown and child.is_terminal:
+            return self._after_assumed_end(child, report)
         if report.exec_type is ExecType.TRADE:
             if report.exec_id in child.exec_ids:
                 return [Anomaly("duplicate_exec", f"{venue} ExecID {report.exec_id} again")]
@@ -519,7 +592,9 @@ class Engine:
                 child.parent.exhausted_venues.add(child.venue)
                 child.parent.text = (f"{child.route} rejected: "
                                      f"{report.text or 'no reason given'}")
-            case ExecType.PENDING_CANCEL | ExecType.PENDING_NEW | ExecType.ORDER_STATUS:
+            case ExecType.ORDER_STATUS:
+                self._reconcile(child, report, actions)
+            case ExecType.PENDING_CANCEL | ExecType.PENDING_NEW:
                 pass
             case _:
                 actions.append(Anomaly("unexpected_exec_type",
@@ -529,6 +604,49 @@ class Engine:
             self._learn(child, actions, now_ns)
             actions += self._after_child(child.parent, now_ns)
         return actions
+
+    def _reconcile(self, child: ChildOrder, report: ExecutionReport,
+                   actions: list[Action]) -> None:
+        """The venue's answer to an OrderStatusRequest: settle what we did not know.
+
+        Fills come only as fills (resent by the venue if we missed them), so a status
+        only ends a child whose fills we all have, or one the venue does not know."""
+        child.unknown = False
+        status = report.ord_status
+        if status is OrdStatus.REJECTED and report.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER:
+            # It never reached the venue, or the venue lost it: nothing works there.
+            self._move(child, OrdStatus.CANCELED, actions)
+            child.parent.text = f"{child.route}: the venue does not know the order"
+        elif report.cum_qty != child.cum_qty:
+            if report.cum_qty < child.cum_qty or status.is_terminal:
+                actions.append(Anomaly(
+                    "status_mismatch", f"{child.venue} says {child.cl_ord_id} has "
+                                       f"{report.cum_qty} filled and is {status.name}; "
+                                       f"{child.cum_qty} applied"))
+        elif status in (OrdStatus.CANCELED, OrdStatus.EXPIRED, OrdStatus.REJECTED):
+            self._move(child, status, actions)
+            if status is OrdStatus.REJECTED or not child.cancel_ids:
+                child.parent.exhausted_venues.add(child.venue)
+            child.parent.text = f"{child.route}: {status.name.lower()} while unattended"
+        elif child.status is OrdStatus.PENDING_NEW:
+            self._move(child, OrdStatus.NEW, actions)
+            self._acknowledge(child.parent, actions)
+        elif child.status is OrdStatus.PENDING_CANCEL and not status.is_terminal:
+            self._cancel_child(child, actions)  # the cancel never got there: again
+
+    def _after_assumed_end(self, child: ChildOrder, report: ExecutionReport) -> list[Action]:
+        """A report for a child ended when its session dropped (cancel on disconnect):
+        its confirmation, or a fill it got before the venue cancelled it."""
+        if report.exec_type is ExecType.TRADE and report.exec_id not in child.exec_ids:
+            child.exec_ids.add(report.exec_id)
+            return [Anomaly("fill_after_disconnect",
+                            f"{child.venue} filled {report.last_qty} on {child.cl_ord_id} "
+                            f"(ExecID {report.exec_id}) after it was taken as cancelled on "
+                            "disconnect; not applied: reconcile by hand")]
+        if report.exec_type in (ExecType.CANCELED, ExecType.EXPIRED) or (
+                report.exec_type is ExecType.ORDER_STATUS and report.ord_status.is_terminal):
+            child.unknown = False
+        return []
 
     def _learn(self, child: ChildOrder, actions: list[Action], now_ns: int) -> None:
         """Tell the routing context (and the monitor) how a finished child did; a burst of
@@ -549,6 +667,7 @@ class Engine:
                                              f"{reject.orig_cl_ord_id!r}")]
         if child.is_terminal:
             return []  # too late: the fill or cancel that ended it has been applied
+        self._touch(child.parent)
         actions: list[Action] = []
         self._move(child, OrdStatus.PARTIALLY_FILLED if child.cum_qty else OrdStatus.NEW,
                    actions)
@@ -590,8 +709,8 @@ class Engine:
         Only once no child is in flight: resting Day children (acknowledged, no cancel
         pending) may stay while the rest is routed, but an IOC wave must come back
         first, or the next plan could allocate the liquidity it is taking."""
-        if parent.is_terminal or parent.pending is not None:
-            return []
+        if parent.is_terminal or parent.pending is not None or self.intake_closed is not None:
+            return []  # (shutting down: nothing new goes out)
         live = parent.live_children()
         halted = self.kill_switch.refusal(parent.symbol)
         if halted is not None:
@@ -632,6 +751,7 @@ class Engine:
             )
             parent.children[child.cl_ord_id] = child
             self._children[child.cl_ord_id] = child
+            self._touch(parent)
             routes.append(child.route)
             actions.append(SendChild(child.session, NewOrder(
                 child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
@@ -715,7 +835,7 @@ class Engine:
                                    nbbo.bid.price if nbbo.bid else None,
                                    nbbo.ask.price if nbbo.ask else None,
                                    first=child.cum_qty == qty,
-                                   liquidity=report.liquidity))
+                                   liquidity=report.liquidity, exec_id=report.exec_id))
         parent.cum_qty += qty
         parent.notional += price * qty
         request = None
@@ -785,6 +905,7 @@ class Engine:
 
     def _cancel_child(self, child: ChildOrder, actions: list[Action]) -> None:
         cancel_id = self._ids.next("X")
+        self._touch(child.parent)
         child.cancel_ids.append(cancel_id)
         self._children[cancel_id] = child
         self._move(child, OrdStatus.PENDING_CANCEL, actions)
@@ -820,8 +941,12 @@ class Engine:
                                     orig_cl_ord_id=request.orig_cl_ord_id))
         return actions + self._route(parent, now_ns)
 
+    def _touch(self, parent: ParentOrder) -> None:
+        self.touched[parent.order_id] = parent
+
     def _move(self, order: ParentOrder | ChildOrder, target: OrdStatus,
               actions: list[Action]) -> None:
+        self._touch(order if isinstance(order, ParentOrder) else order.parent)
         try:
             order.transition(target)
         except IllegalTransition as exc:
@@ -844,6 +969,7 @@ class Engine:
     def _index(self, parent: ParentOrder, cl_ord_id: str) -> None:
         """Find ``parent`` by ``cl_ord_id`` too (until it is forgotten)."""
         key = (parent.session, cl_ord_id)
+        self._touch(parent)
         if self._parents.get(key) is not parent:
             self._parents[key] = parent
             parent.cl_ord_ids.append(cl_ord_id)

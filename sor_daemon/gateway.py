@@ -14,7 +14,7 @@ from typing import Protocol
 from sor_daemon.config import OmsConfig, oms_counterparty
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, WireTap
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
 from sor_daemon.messages import (
     CancelFields,
     CancelReject,
@@ -53,9 +53,11 @@ Credentials = tuple[str, str | None]
 class OmsGateway:
     def __init__(self, config: OmsConfig, events: OmsEvents, log_dir: str | None = None,
                  credentials: Mapping[str, Credentials] | None = None,
-                 tap: WireTap | None = None) -> None:
+                 tap: WireTap | None = None, store: SessionStore | None = None) -> None:
         """``credentials``: by OMS CompID, for sessions that log on with a username;
-        ``tap``: sees every message on the OMS sessions but heartbeats (the audit trail)."""
+        ``tap``: sees every message on the OMS sessions but heartbeats (the audit trail);
+        ``store``: how sequence numbers and sent messages are kept (default: reset at
+        every logon)."""
         self._events = events
         specs = [SessionSpec(
             sender_comp_id=config.sender_comp_id, target_comp_id=session.comp_id,
@@ -68,7 +70,8 @@ class OmsGateway:
                              for name, comp_id in self.sessions.items()}
         self.endpoint = FixEndpoint("oms", specs, self, initiator=False, log_dir=log_dir,
                                     on_error=self._on_error, logon_check=self._check_logon,
-                                    logon_events=self, tap=tap)
+                                    logon_events=self, tap=tap,
+                                    store=store or SessionStore())
         self.counterparties = {name: oms_counterparty(comp_id)
                                for name, comp_id in self.sessions.items()}
         """quickfix session name -> its name in metrics and the audit trail."""
@@ -110,17 +113,26 @@ class OmsGateway:
             "", f"no session for {who}: allowed OMS CompIDs are "
                 f"{', '.join(sorted(self.sessions.values()))}; connection dropped")
 
-    async def start(self) -> None:
-        await self.endpoint.start()
+    async def start(self, rewind: Mapping[str, int] | None = None) -> None:
+        """``rewind``: see `FixEndpoint.start`."""
+        await self.endpoint.start(rewind)
 
     async def stop(self) -> None:
         await self.endpoint.stop()
 
-    def send(self, session: str, message: ExecutionReport | CancelReject) -> bool:
+    @staticmethod
+    def encode(message: ExecutionReport | CancelReject) -> tuple[str, codec.Pairs]:
         if isinstance(message, ExecutionReport):
-            msg_type, pairs = "8", codec.encode_execution_report(message)
-        else:
-            msg_type, pairs = "9", codec.encode_cancel_reject(message)
+            return "8", codec.encode_execution_report(message)
+        return "9", codec.encode_cancel_reject(message)
+
+    def send(self, session: str, message: ExecutionReport | CancelReject,
+             encoded: tuple[str, codec.Pairs] | None = None) -> bool:
+        """``encoded``: the message as `encode` made it, if it was already."""
+        msg_type, pairs = encoded or self.encode(message)
+        return self.send_encoded(session, msg_type, pairs)
+
+    def send_encoded(self, session: str, msg_type: str, pairs: codec.Pairs) -> bool:
         sent = self.endpoint.send(session, msg_type, pairs)
         if sent:
             FIX_MESSAGES.labels("out", self.counterparties[session], msg_type).inc()

@@ -37,6 +37,8 @@ class NewOrderFields:
     min_qty: str | None = None
     exec_inst: str | None = None
     max_floor: str | None = None
+    poss_dup: bool = False
+    """PossDupFlag (43): the OMS may have sent it before (a FIX resend)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,21 @@ SCORE_ACK_LATENCY = Gauge(
 )
 
 
+# ----------------------------------------------------------------- resilience
+JOURNAL_WRITE_LATENCY = Histogram(
+    "sor_journal_write_seconds", "One event's changes committed to the journal (before its "
+    "messages go out).", buckets=DECISION_BUCKETS,
+)
+UNKNOWN_CHILDREN = Gauge(
+    "sor_children_unknown_outcome", "Children whose outcome is unknown (their session "
+    "dropped or the daemon restarted while they worked); not routed again until the venue "
+    "says.",
+)
+RECOVERED_PARENTS = Gauge(
+    "sor_recovered_parents", "Working parents taken back from the journal at start.",
+)
+
+
 def _memoise_labels() -> None:
     """Make every labelled metric's ``labels`` a dict lookup after its first call.
 

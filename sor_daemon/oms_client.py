@@ -17,7 +17,7 @@ from sor_daemon.config import SorConfig, oms_credentials
 from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore
 from sor_daemon.messages import CancelOrder, CancelReject, ExecutionReport, NewOrder
 
 
@@ -72,9 +72,15 @@ def describe(message: ExecutionReport | CancelReject) -> str:
 
 class OmsClient:
     def __init__(self, spec: SessionSpec, listener: Listener | None = None,
-                 id_prefix: str | None = None) -> None:
+                 id_prefix: str | None = None, store: SessionStore | None = None) -> None:
+        """``store``: how sequence numbers are kept (default: reset at every logon; a
+        durable one gets the reports it missed while away resent)."""
         self.session = spec.name
-        self.endpoint = FixEndpoint("oms-client", [spec], self, initiator=True)
+        self.endpoint = FixEndpoint("oms-client", [spec], self, initiator=True,
+                                    store=store or SessionStore())
+        self.exec_ids: set[str] = set()
+        self.duplicates = 0
+        """Reports whose ExecID (17) had been seen (a resend): ignored, counted."""
         self.orders: dict[str, OmsOrder] = {}
         self.business_rejects: list[str] = []
         self.unmatched: list[ExecutionReport | CancelReject] = []
@@ -86,7 +92,8 @@ class OmsClient:
     @classmethod
     def for_config(cls, config: SorConfig, host: str = "127.0.0.1",
                    listener: Listener | None = None, session: int = 0,
-                   password: str | None = None) -> OmsClient:
+                   password: str | None = None, store: SessionStore | None = None,
+                   id_prefix: str | None = None) -> OmsClient:
         """A client for the config's ``session``-th OMS session. A session with a username
         logs on with it and ``password`` (default: read where the daemon reads it)."""
         oms = config.oms.sessions[session]
@@ -99,7 +106,7 @@ class OmsClient:
                 logon[554] = password
         return cls(SessionSpec(sender_comp_id=oms.comp_id,
                                target_comp_id=config.oms.sender_comp_id, port=config.oms.port,
-                               host=host, logon_fields=logon), listener)
+                               host=host, logon_fields=logon), listener, id_prefix, store)
 
     async def start(self, timeout: float = 10.0) -> bool:
         await self.endpoint.start()
@@ -190,6 +197,10 @@ class OmsClient:
                 self._changed.set()
 
     def _on_report(self, er: ExecutionReport) -> None:
+        if er.exec_id in self.exec_ids:
+            self.duplicates += 1
+            return
+        self.exec_ids.add(er.exec_id)
         order = self.orders.get(er.cl_ord_id)
         if er.orig_cl_ord_id and order is None:
             order = self.orders.get(er.orig_cl_ord_id)

@@ -198,6 +198,10 @@ class ChildOrder(_Stateful):
     """Sent -> the venue's New."""
     exec_ids: set[str] = field(default_factory=set)
     """ExecIDs (17) of the fills applied (a fill is never counted twice)."""
+    unknown: bool = False
+    """Its outcome is unknown: its session dropped, or the daemon restarted, while it was
+    working. It counts as working (its quantity is not routed again) until the venue
+    says what became of it, in a report or in answer to an OrderStatusRequest."""
 
     @property
     def key(self) -> str:

@@ -65,6 +65,7 @@ def default_config_data() -> dict[str, Any]:
     data["metrics"]["port"] = free_port()
     data["monitor"]["records"] = ""  # tests that read records set their own file
     data["audit"]["path"] = ""        # ... and so do tests of the audit trail
+    data.setdefault("journal", {})["path"] = ""  # ... and of the journal (sessions reset)
     data["admin"]["socket"] = str(_run_dir() / f"admin-{free_port()}.sock")
     for session in [*data["venues"], *data.get("brokers", [])]:
         session["port"] = free_port()

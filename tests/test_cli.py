@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from sor_daemon.config import toml_text
+from tests.conftest import default_config_data
+
 ROOT = Path(__file__).resolve().parent.parent
 SOR_TOML = (ROOT / "config" / "sor.toml").read_text()
 MARKET_TOML = (ROOT / "config" / "sim-market.toml").read_text()
@@ -194,3 +197,18 @@ def test_check_config_on_a_non_utf8_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"{path}: ")
+
+
+def test_run_refuses_a_journal_that_is_not_one_and_leaves_it_alone(tmp_path):
+    data = default_config_data()
+    journal = tmp_path / "journal.db"
+    journal.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    data["journal"] = {"path": str(journal), "session_dir": str(tmp_path / "fix")}
+    config = tmp_path / "sor.toml"
+    config.write_text(toml_text(data))
+    before = journal.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "sor_daemon", "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "refusing to start" in done.stderr and str(journal) in done.stderr
+    assert journal.read_bytes() == before

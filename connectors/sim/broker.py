@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from connectors.sim.exchange import Outbound
 from connectors.sim.market import SimMarket
-from connectors.sim.venue import SimVenue
+from connectors.sim.venue import CANCEL_ON_DISCONNECT, SimVenue
 from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
@@ -36,8 +36,9 @@ class SimBroker(SimVenue):
     def __init__(self, name: str, market: SimMarket, specs: list[SessionSpec],
                  venues: frozenset[str], commission: Decimal, latency_ms: float,
                  log_dir: str | None = None,
-                 on_error: Callable[[str, str, Exception], None] | None = None) -> None:
-        super().__init__(name, market, specs, log_dir, on_error)
+                 on_error: Callable[[str, str, Exception], None] | None = None,
+                 cancel_on_disconnect: bool = False) -> None:
+        super().__init__(name, market, specs, log_dir, on_error, cancel_on_disconnect)
         self.venues = venues
         self.commission = commission
         self._latency = latency_ms / 1e3
@@ -46,7 +47,12 @@ class SimBroker(SimVenue):
         self._exec_ids = itertools.count(1)
 
     def on_logout(self, session: str) -> None:
-        pass  # no market data subscriptions; orders stay at their venues
+        """No market data subscriptions; orders stay at their venues, unless the broker
+        cancels on disconnect."""
+        if self.cancel_on_disconnect:
+            key = f"{self.name}{SEPARATOR}{session}"
+            self.send([out for venue in sorted(self.venues)
+                       for out in self.market.cancel_session(venue, key, CANCEL_ON_DISCONNECT)])
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, key = self.market, f"{self.name}{SEPARATOR}{session}"

@@ -16,6 +16,7 @@ from connectors.sim.exchange import (
     ClientOrder,
     MarketDataReject,
     Outbound,
+    cancel_working,
     client_report,
     refuse_amend,
     reject_new,
@@ -105,6 +106,12 @@ class DarkVenue:
                             orig_cl_ord_id=fields.orig_cl_ord_id)]
         entry.cl_ord_id = fields.cl_ord_id
         return out
+
+    def cancel_session(self, session: str, text: str) -> list[Outbound]:
+        """Cancel every working order of a session (cancel on disconnect)."""
+        cancelled = cancel_working(self._by_pool_id.values(), session,
+                                   lambda entry: self.pool.cancel(entry.order_id))
+        return [self._report(entry, ExecType.CANCELED, text=text) for entry in cancelled]
 
     def status(self, session: str, fields: StatusFields) -> list[Outbound]:
         entry = self._orders.get((session, fields.cl_ord_id or ""))

@@ -10,7 +10,7 @@ symbol's centre (the shared fundamental plus this venue's offset) after every ev
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -117,6 +117,17 @@ def refuse_amend(session: str, client: ClientOrder | None, cl_ord_id: str,
             client.order_id, cl_ord_id, orig_cl_ord_id, client.status, response_to,
             CxlRejReason.DUPLICATE_CLORDID, f"duplicate ClOrdID {cl_ord_id!r}"))
     return None
+
+
+def cancel_working(orders: Iterable[ClientOrder], session: str,
+                   pull: Callable[[ClientOrder], object]) -> list[ClientOrder]:
+    """Cancel a session's working orders (each once, though several ClOrdIDs may name
+    it): ``pull`` takes one out of the book or pool. Returns them, now Canceled."""
+    cancelled = [o for o in orders if o.session == session and not o.status.is_terminal]
+    for order in cancelled:
+        pull(order)
+        order.status = OrdStatus.CANCELED
+    return cancelled
 
 
 def client_report(client: ClientOrder, exec_id: str, venue: str, exec_type: ExecType, *,
@@ -320,6 +331,17 @@ class SimExchange:
         without cancel-on-disconnect)."""
         for state in self._symbols.values():
             state.subscriptions = [s for s in state.subscriptions if s.session != session]
+
+    def cancel_session(self, session: str, text: str) -> list[Outbound]:
+        """Cancel every working order of a session (cancel on disconnect): a Canceled
+        report for each, then market data for the books that changed."""
+        cancelled = cancel_working(self._by_book_id.values(), session, lambda client:
+                                   self._symbols[client.order.symbol].book.cancel(
+                                       client.order_id))
+        out = [self._report(client, ExecType.CANCELED, text=text) for client in cancelled]
+        for symbol in dict.fromkeys(client.order.symbol for client in cancelled):
+            out += self._after_event(symbol)
+        return out
 
     # ------------------------------------------------------------ market events
 

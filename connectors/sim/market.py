@@ -169,6 +169,12 @@ class SimMarket:
         if venue in self.lit:
             self.lit[venue].drop_session(session)
 
+    def cancel_session(self, venue: str, session: str, text: str) -> list[Outbound]:
+        """Cancel every working order of ``session`` at ``venue``: its reports (and a lit
+        venue's market data)."""
+        target = self.dark.get(venue) or self.lit[venue]
+        return target.cancel_session(session, text)
+
     def filled_shares(self, venue: str) -> int:
         target = self.dark.get(venue) or self.lit[venue]
         return target.filled_shares()

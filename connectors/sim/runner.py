@@ -37,7 +37,8 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
         def on_error(session: str, raw: str, exc: Exception, name: str = venue.name) -> None:
             log.error("sim_message_failed", venue=name, session=session, error=repr(exc))
 
-        venues.append(SimVenue(venue.name, sim, specs, config.log.fix_message_dir, on_error))
+        venues.append(SimVenue(venue.name, sim, specs, config.log.fix_message_dir, on_error,
+                               venue.cancel_on_disconnect))
     for broker in config.brokers:
         specs = [
             SessionSpec(sender_comp_id=broker.target_comp_id, target_comp_id=member,
@@ -51,7 +52,8 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
 
         venues.append(SimBroker(broker.name, sim, specs, frozenset(broker.venues),
                                 broker.commission_per_share, broker.expected_latency_ms,
-                                config.log.fix_message_dir, on_broker_error))
+                                config.log.fix_message_dir, on_broker_error,
+                                broker.cancel_on_disconnect))
     return venues
 
 
@@ -77,12 +79,21 @@ async def run_clock(venues: list[SimVenue], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), sim.step_ns / 1e9)
 
 
-async def run_sim(config: SorConfig, market: MarketConfig, stop: asyncio.Event) -> None:
+async def run_sim(config: SorConfig, market: MarketConfig, stop: asyncio.Event,
+                  fill_ledger: str | None = None) -> None:
+    """``fill_ledger``: a file every fill is appended to before it is reported."""
     log = structlog.get_logger("sim")
     venues = build_venues(config, market)
+    ledger = open(fill_ledger, "ab") if fill_ledger else None  # noqa: SIM115 - closed below
     for venue in venues:
-        await venue.start()
-        log.info("sim_venue_listening", venue=venue.name, port=venue.port)
-    await run_clock(venues, stop)
-    await asyncio.gather(*(venue.stop() for venue in venues))
+        venue.ledger = ledger
+    try:
+        for venue in venues:
+            await venue.start()
+            log.info("sim_venue_listening", venue=venue.name, port=venue.port)
+        await run_clock(venues, stop)
+        await asyncio.gather(*(venue.stop() for venue in venues))
+    finally:
+        if ledger is not None:
+            ledger.close()
     log.info("sim_stopped")

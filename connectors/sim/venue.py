@@ -1,20 +1,34 @@
 """One simulated venue served as a real FIX acceptor: translation only.
 
-Messages go out after the venue's configured acknowledgement latency, in order.
+Messages go out after the venue's configured acknowledgement latency, in order. Sessions
+are durable while the process lives (`SIM_STORE`): what the venue sends while a client is
+away (fills, cancel-on-disconnect reports) is stored and resent when it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable
+from typing import IO
+
+import orjson
 
 from connectors.sim.exchange import Increment, MarketDataReject, Outbound, Snapshot
 from connectors.sim.market import SimMarket
+from sor_daemon.domain import ExecType
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
-from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec
+from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore
 from sor_daemon.messages import CancelReject, ExecutionReport
+
+SIM_STORE = SessionStore(persist_messages=True, reset_on_logon=False, adopt_when_fresh=True,
+                         never_resend=frozenset({"W", "X", "Y"}))
+"""In memory, numbering kept across reconnects; a restarted sim adopts its client's
+numbering. Market data is gap-filled, never resent: a new subscription gets a fresh
+snapshot."""
+CANCEL_ON_DISCONNECT = "cancel on disconnect"
 
 
 def encode(message: object) -> tuple[str, Pairs]:
@@ -42,12 +56,16 @@ class SimVenue:
         specs: list[SessionSpec],
         log_dir: str | None = None,
         on_error: Callable[[str, str, Exception], None] | None = None,
+        cancel_on_disconnect: bool = False,
     ) -> None:
+        """``cancel_on_disconnect``: a session that logs out has its working orders
+        cancelled (reported Canceled when it is back); otherwise they keep working."""
         self.name = name
         self.market = market
         self.port = specs[0].port
+        self.cancel_on_disconnect = cancel_on_disconnect
         self.endpoint = FixEndpoint(f"sim-{name}", specs, self, initiator=False,
-                                    log_dir=log_dir, on_error=on_error)
+                                    log_dir=log_dir, on_error=on_error, store=SIM_STORE)
         self._latency = market.latency_ns.get(name, 0) / 1e9
         self._queue: deque[tuple[float, Outbound]] = deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -72,6 +90,8 @@ class SimVenue:
 
     def on_logout(self, session: str) -> None:
         self.market.drop_session(self.name, session)
+        if self.cancel_on_disconnect:
+            self.send(self.market.cancel_session(self.name, session, CANCEL_ON_DISCONNECT))
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, venue = self.market, self.name
@@ -98,10 +118,24 @@ class SimVenue:
                 return
         self.send(out)
 
+    ledger: IO[bytes] | None = None
+    """Where every fill is written, before it is reported (`sor-daemon chaos` compares
+    what the venues filled with what the router applied)."""
+
+    def _deliver(self, item: Outbound) -> None:
+        message = item.message
+        if (self.ledger is not None and isinstance(message, ExecutionReport)
+                and message.exec_type is ExecType.TRADE):
+            self.ledger.write(orjson.dumps({
+                "venue": self.name, "child": message.cl_ord_id, "exec_id": message.exec_id,
+                "qty": message.last_qty, "pid": os.getpid()}) + b"\n")
+            self.ledger.flush()
+        self.endpoint.send(item.session, *encode(message))
+
     def send(self, outbound: list[Outbound]) -> None:
         if not self._latency:
             for item in outbound:
-                self.endpoint.send(item.session, *encode(item.message))
+                self._deliver(item)
             return
         loop = asyncio.get_running_loop()
         due = loop.time() + self._latency
@@ -115,6 +149,6 @@ class SimVenue:
         self._timer = None
         while self._queue and self._queue[0][0] <= loop.time():
             _, item = self._queue.popleft()
-            self.endpoint.send(item.session, *encode(item.message))
+            self._deliver(item)
         if self._queue:
             self._timer = loop.call_at(self._queue[0][0], self._drain)

@@ -60,6 +60,8 @@ class BenchOptions:
     """Orders in flight for throughput."""
     throughput_orders: int = 4000
     warmup: int = 500
+    journal: bool = True
+    """The daemon journals every event (as in production); False measures without."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def daemon_config(directory: Path, oms_port: int, metrics_port: int, echo_port: int) -> str:
+def daemon_config(directory: Path, oms_port: int, metrics_port: int, echo_port: int,
+                  journal: bool = True) -> str:
     return f"""# written by `sor-daemon bench`
 [oms]
 port = {oms_port}
@@ -96,6 +99,9 @@ max_open_orders = 1000000
 socket = "{directory / 'admin.sock'}"
 [audit]
 path = "{directory / 'audit.jsonl'}"
+[journal]
+path = "{directory / 'journal.db' if journal else ''}"
+session_dir = "{directory / 'fix-store'}"
 [symbols.AAPL]
 tick_size = "0.01"
 [[venues]]
@@ -138,7 +144,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
 
 
 @contextlib.contextmanager
-def processes() -> Iterator[Processes]:
+def processes(journal: bool = True) -> Iterator[Processes]:
     """The echo and the daemon on free loopback ports, stopped (bounded) on exit."""
     with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp:
         directory = Path(tmp)
@@ -154,7 +160,8 @@ def processes() -> Iterator[Processes]:
                 log = (directory / "echo.log").read_text()
                 raise RuntimeError(f"the echo did not start: {log}")
             config = directory / "sor.toml"
-            config.write_text(daemon_config(directory, oms_port, metrics_port, echo_port))
+            config.write_text(daemon_config(directory, oms_port, metrics_port, echo_port,
+                                            journal))
             with (directory / "daemon.log").open("wb") as log:
                 daemon = subprocess.Popen(
                     [sys.executable, "-m", "sor_daemon", "run", "--config", str(config)],
@@ -213,7 +220,7 @@ def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
         if progress:
             print(text, file=sys.stderr, flush=True)
 
-    with processes() as procs, driving(procs) as driver:
+    with processes(options.journal) as procs, driving(procs) as driver:
         for path in PATHS:
             driver.run(path, options.warmup, window=options.window)
         before = histogram_buckets(procs.metrics(), DECISION_HISTOGRAM)

@@ -175,7 +175,7 @@ def decode_new_order(m: FixMessage) -> NewOrderFields:
     return NewOrderFields(
         cl_ord_id=m.require(11), symbol=g(55), side=g(54), order_qty=g(38), ord_type=g(40),
         price=g(44), tif=g(59), ex_destination=g(100), target_strategy=g(847), min_qty=g(110),
-        exec_inst=g(18), max_floor=g(111),
+        exec_inst=g(18), max_floor=g(111), poss_dup=g(43) == "Y",
     )
 
 

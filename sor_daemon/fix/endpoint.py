@@ -19,12 +19,13 @@ on the loop thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import quickfix as fix
 
@@ -76,6 +77,41 @@ class SessionSpec:
         return f"{BEGIN_STRING}:{self.sender_comp_id}->{self.target_comp_id}"
 
 
+@dataclass(frozen=True)
+class SessionStore:
+    """How an endpoint's sessions keep sequence numbers and sent messages. The default
+    keeps nothing: numbering restarts at every logon. Durable sessions (``reset_on_logon``
+    False) continue their numbering across reconnects, and with a ``path`` across
+    restarts of the process; a gap is then closed by FIX resend."""
+
+    path: str | None = None
+    """quickfix FileStore directory (FileStorePath); None: MemoryStore (lost with the
+    process)."""
+    persist_messages: bool = False
+    """PersistMessages: keep sent application messages for resend. `FixEndpoint.send`
+    then also sends while logged out: quickfix stores the message and resends it when
+    the peer, back, asks for it."""
+    reset_on_logon: bool = True
+    """ResetOnLogon, ResetOnLogout and ResetOnDisconnect."""
+    send_next_expected: bool = False
+    """SendNextExpectedMsgSeqNum: our Logon carries NextExpectedMsgSeqNum (789), so the
+    peer resends what we missed at once, and a fresh acceptor can adopt our numbering."""
+    adopt_when_fresh: bool = False
+    """An acceptor that has lost its state (a restarted simulated venue) takes over the
+    numbering of a counterparty's Logon instead of disconnecting it as too low or asking
+    it to resend everything: it has nothing to resend and nothing to ask for."""
+    never_resend: frozenset[str] = frozenset()
+    """MsgTypes gap-filled instead of resent (market data: stale by the time it would
+    arrive; a new subscription gets a fresh snapshot)."""
+
+
+class SeqNums(NamedTuple):
+    """A session's next outbound (sender) and next expected inbound (target) MsgSeqNum."""
+
+    sender: int
+    target: int
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
                      interval: float = 0.01) -> bool:
     """Poll ``predicate`` on the loop until it holds or ``timeout`` seconds pass."""
@@ -88,7 +124,9 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
     return True
 
 
-def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | None) -> str:
+def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | None,
+                  store: SessionStore = SessionStore()) -> str:
+    reset = "Y" if store.reset_on_logon else "N"
     lines = [
         "[DEFAULT]",
         f"ConnectionType={'initiator' if initiator else 'acceptor'}",
@@ -96,20 +134,24 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
         "EndTime=00:00:00",
         "UseDataDictionary=Y",
         f"DataDictionary={data_dictionary_path()}",
-        "ResetOnLogon=Y",
-        "ResetOnLogout=Y",
-        "ResetOnDisconnect=Y",
+        f"ResetOnLogon={reset}",
+        f"ResetOnLogout={reset}",
+        f"ResetOnDisconnect={reset}",
         "SocketNodelay=Y",
         "SocketReuseAddress=Y",
         "LogonTimeout=5",
         "LogoutTimeout=2",
         "TimestampPrecision=6",
-        # Sequence numbers restart at every logon, so nothing sent on one connection is
-        # ever resent on another; within a connection TCP loses nothing, and a stray
-        # ResendRequest gets a gap fill. Kept, every message sent would stay in memory
-        # for the life of the session (quickfix's MemoryStore never trims).
-        "PersistMessages=N",
+        # By default sequence numbers restart at every logon, so nothing sent on one
+        # connection is ever resent on another; within a connection TCP loses nothing,
+        # and a stray ResendRequest gets a gap fill. Kept, every message sent would stay
+        # in memory for the life of the session (quickfix's MemoryStore never trims).
+        f"PersistMessages={'Y' if store.persist_messages else 'N'}",
     ]
+    if store.send_next_expected:
+        lines.append("SendNextExpectedMsgSeqNum=Y")
+    if store.path:
+        lines.append(f"FileStorePath={store.path}")
     if log_dir:
         lines.append(f"FileLogPath={log_dir}")
     for spec in sessions:
@@ -199,6 +241,8 @@ class _Application(fix.Application):
     def __init__(self, endpoint: FixEndpoint) -> None:
         super().__init__()
         self._endpoint = endpoint
+        self._never_resend = endpoint.store.never_resend
+        self._adopt_when_fresh = endpoint.store.adopt_when_fresh
 
     def onCreate(self, session_id):  # noqa: N802 - quickfix's names
         pass
@@ -237,13 +281,26 @@ class _Application(fix.Application):
                 if refusal is not None:
                     endpoint._post(endpoint._refused, session, refusal)
                     raise fix.RejectLogon(refusal)
+                if self._adopt_when_fresh:
+                    adopt_numbering(session_id, raw)
         except fix.RejectLogon:
             raise  # quickfix's own: refuses the logon with this text
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
 
     def toApp(self, message, session_id):  # noqa: N802
-        pass
+        never_resend = self._never_resend
+        if not never_resend:
+            return  # the common case: toApp runs on every send
+        try:
+            header = message.getHeader()
+            skip = (header.isSetField(43) and header.getField(43) == "Y"
+                    and header.getField(35) in never_resend)
+        except Exception as exc:  # noqa: BLE001
+            self._endpoint.errors.add(exc)
+            return
+        if skip:
+            raise fix.DoNotSend()  # quickfix's own: it gap-fills this one instead
 
     def fromApp(self, message, session_id):  # noqa: N802
         try:
@@ -260,6 +317,25 @@ class _Application(fix.Application):
             # quickfix answers with a session Reject: SessionRejectReason 6 (incorrect
             # data format for value) and RefTagID; nothing of the message goes further.
             raise fix.IncorrectDataFormat(bad_tag, "value is not UTF-8")
+
+
+def adopt_numbering(session_id: fix.SessionID, raw: str) -> None:
+    """On quickfix's thread, from ``fromAdmin`` on a Logon: a fresh store (both numbers
+    at 1) takes over the counterparty's numbering, its MsgSeqNum (34) as the next one
+    expected and its NextExpectedMsgSeqNum (789) as the next one sent. quickfix's
+    ``Session::nextLogon`` calls ``fromAdmin`` (from ``verify``) after its too-low check,
+    which a fresh store cannot fail, and before it compares the Logon's 34 and 789 with
+    its own numbers, so neither a ResendRequest nor a disconnect follows. A Logon with
+    ResetSeqNumFlag (141=Y) restarts both sides at 1 anyway: left alone."""
+    if field_text(raw, 141) == "Y":
+        return
+    found = fix.Session.lookupSession(session_id)
+    if found is None or found.getExpectedSenderNum() != 1 or found.getExpectedTargetNum() != 1:
+        return
+    found.setNextTargetMsgSeqNum(int(field_text(raw, 34)))
+    next_expected = field_text(raw, 789)
+    if next_expected:
+        found.setNextSenderMsgSeqNum(int(next_expected))
 
 
 WireTap = Callable[[str, str, str, int], None]
@@ -384,14 +460,17 @@ class FixEndpoint:
         logon_check: Callable[[str, FixMessage], str | None] | None = None,
         logon_events: LogonEvents | None = None,
         tap: WireTap | None = None,
+        store: SessionStore = SessionStore(),
     ) -> None:
-        """``logon_check`` (acceptors) sees each Logon on quickfix's thread and returns why
+        """``store``: how sequence numbers and sent messages are kept (`SessionStore`).
+        ``logon_check`` (acceptors) sees each Logon on quickfix's thread and returns why
         it is refused, or None; it must be quick and thread-safe. ``logon_events`` hears of
         refused logons and of logons for CompIDs without a session. ``tap`` sees the
         messages on the wire: with ``logon_events``, every one quickfix logs (what it
         refused at session level too); otherwise the application messages sent and
         received, and session Rejects received."""
         self.name = name
+        self.store = store
         self.errors = CallbackErrors(name)
         self._handler = handler
         self._initiator = initiator
@@ -409,6 +488,9 @@ class FixEndpoint:
         """Our session name by the peer's CompID, when that alone tells the session: found
         from a message's text, with no call into quickfix (each call hands the GIL over)."""
         self._logged_on: set[str] = set()
+        self.last_seq: dict[str, int] = {}
+        """The MsgSeqNum (34) of the last application message handed to the handler, by
+        session: what a journal records as applied."""
         self.session_rejects: deque[FixMessage] = deque(maxlen=1000)
         """Session-level Rejects (35=3) the counterparty sent us, newest last."""
         self._on_error = on_error
@@ -418,10 +500,13 @@ class FixEndpoint:
         """While set, logons are refused with this text (read on quickfix's thread)."""
         self._dictionary = fix.DataDictionary(data_dictionary_path())
         settings = fix.SessionSettings()
-        settings.setFromString(settings_text(initiator, sessions, log_dir))
+        settings.setFromString(settings_text(initiator, sessions, log_dir, store))
         self._settings = settings
         self._app = _Application(self)
-        self._store = fix.MemoryStoreFactory()
+        if store.path:
+            os.makedirs(store.path, exist_ok=True)
+        self._store_factory = (fix.FileStoreFactory(settings) if store.path
+                               else fix.MemoryStoreFactory())
         self._logon_check = logon_check
         self._logon_events = logon_events
         self._tap = tap
@@ -460,14 +545,38 @@ class FixEndpoint:
     def is_logged_on(self, session: str) -> bool:
         return session in self._logged_on
 
-    async def start(self) -> None:
+    async def start(self, rewind: Mapping[str, int] | None = None) -> None:
+        """Create the engine (its sessions load their store) and start it. ``rewind``: by
+        session, the next inbound MsgSeqNum to expect, where lower than the store's: the
+        peer is then asked to resend from there (what was received before a crash but
+        never applied; see `last_seq`)."""
         self._loop = asyncio.get_running_loop()
         engine_type = fix.SocketInitiator if self._initiator else fix.ThreadedSocketAcceptor
         if self._log is not None:
-            self._engine = engine_type(self._app, self._store, self._settings, self._log)
+            self._engine = engine_type(self._app, self._store_factory, self._settings,
+                                       self._log)
         else:
-            self._engine = engine_type(self._app, self._store, self._settings)
+            self._engine = engine_type(self._app, self._store_factory, self._settings)
+        for session, target in (rewind or {}).items():
+            self._rewind(session, target)
         await asyncio.to_thread(self._engine.start)
+
+    def _rewind(self, session: str, target: int) -> None:
+        if session not in self._session_ids:  # another endpoint's
+            return
+        found = fix.Session.lookupSession(self._session_ids[session])
+        if found is not None and target < found.getExpectedTargetNum():
+            found.setNextTargetMsgSeqNum(target)
+
+    def seq_nums(self, session: str) -> SeqNums | None:
+        """The session's next outbound and next expected inbound MsgSeqNum, as its store
+        has them; None while the engine does not exist."""
+        if self._engine is None:
+            return None
+        found = fix.Session.lookupSession(self._session_ids[session])
+        if found is None:
+            return None
+        return SeqNums(found.getExpectedSenderNum(), found.getExpectedTargetNum())
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Log every session out, wait (bounded) for the logouts, then stop the engine."""
@@ -492,6 +601,16 @@ class FixEndpoint:
             if found is not None:
                 found.logout(reason)
 
+    def set_enabled(self, session: str, enabled: bool) -> None:
+        """Let an initiator's session connect (quickfix tries every ReconnectInterval), or
+        not; an acceptor's session accept logons, or not."""
+        found = fix.Session.lookupSession(self._session_ids[session])
+        if found is not None:
+            if enabled:
+                found.logon()
+            else:
+                found.logout("reconnect backoff")
+
     def enable_all(self) -> None:
         """Re-enable every session after `logout_all` (quickfix's logout disables it)."""
         for session_id in self._session_ids.values():
@@ -507,8 +626,11 @@ class FixEndpoint:
         return await wait_until(lambda: all(n in self._logged_on for n in names), timeout)
 
     def send(self, session: str, msg_type: str, pairs: Pairs) -> bool:
-        """Send from the loop; False (nothing stored or sent) while the session is down."""
-        if session not in self._logged_on:
+        """Send from the loop. While the session is down: with ``persist_messages``
+        quickfix numbers and stores the message without writing it, and resends it when
+        the peer, back, asks; otherwise False, nothing stored or sent."""
+        if session not in self._logged_on and not (
+                self.store.persist_messages and self._engine is not None):
             return False
         message = build_message(msg_type, pairs, self._dictionary)
         sent = bool(fix.Session.sendToTarget(message, self._session_ids[session]))
@@ -556,6 +678,7 @@ class FixEndpoint:
         """Parse and dispatch one inbound message; a failure is reported, never raised."""
         if self._tap_app is not None and field_text(raw, 35) not in UNTAPPED:
             self._tap_app("in", session, raw, time.time_ns())
+        self.last_seq[session] = int(field_text(raw, 34))
         try:
             self._handler.on_message(session, parse(raw))
         except Exception as exc:  # one bad message must not stop the loop

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sor_daemon.routing.dark_allocator import DarkAllocator
 from sor_daemon.routing.routes import (
@@ -71,6 +72,18 @@ class RoutingContext:
         pools = sorted(dark_pools)
         self.dark = DarkAllocator(pools, lot_size=lot_size) if pools else None
         """Learned dark liquidity; None when no dark pool is configured."""
+
+    def state(self) -> dict[str, Any]:
+        """What routing has learned (scorecards, dark liquidity), JSON-safe: kept across
+        restarts so a restarted daemon does not start from its optimistic priors."""
+        return {"scores": {route: asdict(score) for route, score in self.scores.items()},
+                "dark": self.dark.state() if self.dark is not None else {}}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.scores.update({route: VenueScore(**score)
+                            for route, score in state.get("scores", {}).items()})
+        if self.dark is not None:
+            self.dark.load_state(state.get("dark", {}))
 
     def observe_traded(self, venue: str, symbol: str, qty: int, now_ns: int) -> None:
         """Shares a venue reported traded in ``symbol`` (its market data trades)."""

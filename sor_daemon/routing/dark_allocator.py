@@ -124,6 +124,17 @@ class KaplanMeierEstimator:
         self._count += 1
         self._km = None
 
+    def state(self) -> dict[str, list[int]]:
+        """What it has learned, JSON-safe (`load_state` takes it back)."""
+        return {"direct": list(self._direct), "censored": list(self._censored),
+                "count": [self._count]}
+
+    def load_state(self, state: dict[str, list[int]]) -> None:
+        self._direct = [int(n) for n in state["direct"]]
+        self._censored = [int(n) for n in state["censored"]]
+        self._count = int(state["count"][0])
+        self._km = None
+
     def at_risk(self, s: int) -> int:
         """N_s: observations that could have revealed a liquidity of exactly s lots."""
         self._refresh()
@@ -351,6 +362,15 @@ class DarkAllocator:
             eligible = dict.fromkeys(self._estimators, 0)
         tails = {self._known(name): self._estimators[name].tail for name in eligible}
         return greedy_allocate(volume, tails, self._lot, eligible)
+
+    def state(self) -> dict[str, dict[str, list[int]]]:
+        return {name: estimator.state() for name, estimator in self._estimators.items()}
+
+    def load_state(self, state: dict[str, dict[str, list[int]]]) -> None:
+        """Take back what `state` gave, for the pools still configured."""
+        for name, learned in state.items():
+            if name in self._estimators:
+                self._estimators[name].load_state(learned)
 
     def observe(self, pool: str, allocated: int, filled: int) -> None:
         """Record that ``allocated`` shares sent to ``pool`` executed ``filled``."""

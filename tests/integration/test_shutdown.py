@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.sim.runner import build_venues
-from sor_daemon.config import SorConfig, load_market
+from sor_daemon.config import SorConfig, load_market, toml_text
 from sor_daemon.oms_client import OmsClient
 from tests.conftest import DEFAULT_MARKET, ROOT, default_config_data
 from tests.integration.conftest import wait_until
@@ -20,36 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def write_toml(data: dict, path: Path) -> None:
-    """A minimal TOML writer for the config's shape (tables, arrays of tables, scalars)."""
-
-    def scalar(value) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return str(value)
-        if isinstance(value, list):
-            return "[" + ", ".join(scalar(v) for v in value) + "]"
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines: list[str] = []
-
-    def tables(value) -> bool:
-        return isinstance(value, list) and bool(value) and isinstance(value[0], dict)
-
-    def table(prefix: str, body: dict) -> None:
-        lines.extend(f"{k} = {scalar(v)}" for k, v in body.items()
-                     if not isinstance(v, dict) and not tables(v))
-        for key, value in body.items():
-            if isinstance(value, dict):
-                lines.append(f"[{prefix}{key}]")
-                table(f"{prefix}{key}.", value)
-            elif tables(value):
-                for item in value:
-                    lines.append(f"[[{prefix}{key}]]")
-                    table(f"{prefix}{key}.", item)
-
-    table("", data)
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(toml_text(data))
 
 
 async def test_sigterm_logs_out_every_session_and_exits_zero(tmp_path: Path):

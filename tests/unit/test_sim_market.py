@@ -6,12 +6,29 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.sim.broker import SimBroker
 from connectors.sim.exchange import Increment, Snapshot
 from connectors.sim.market import SimMarket
 from sor_daemon.config import load_config, load_market
-from sor_daemon.domain import ExecType, LiquidityInd, OrdRejReason, OrdStatus
+from sor_daemon.domain import (
+    ExecType,
+    LiquidityInd,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from sor_daemon.fix.codec import FixMessage, Pairs, encode_new_order
+from sor_daemon.fix.endpoint import SessionSpec
 from sor_daemon.market import Level, VenueBook, apply_changes
-from sor_daemon.messages import CancelFields, ExecutionReport, NewOrderFields, StatusFields
+from sor_daemon.messages import (
+    CancelFields,
+    ExecutionReport,
+    NewOrder,
+    NewOrderFields,
+    StatusFields,
+)
 from tests.conftest import DEFAULT_CONFIG, ROOT
 
 SCENARIOS = ROOT / "config" / "scenarios"
@@ -150,6 +167,64 @@ def test_cancel_of_unknown_order_is_refused():
     sim = make_market()
     [out] = sim.cancel("XNAS", S, CancelFields("X1", "NOPE", "AAPL", "1"))
     assert "unknown order" in out.message.text
+
+
+@pytest.mark.parametrize("venue", ["XNAS", "DARKA"])
+def test_cancel_session_cancels_that_sessions_working_orders_only(venue: str):
+    """Cancel on disconnect: resting orders of the session go, each reported once (even
+    after a cancel/replace chain gave it a second ClOrdID); other sessions keep theirs."""
+    sim = make_market()
+    other = "FIX.4.4:XNAS->OTHER"
+    sim.new_order(venue, S, order("A1", "1", 200, "150.00", tif="0"))
+    sim.new_order(venue, S, order("A2", "2", 200, "250.00", tif="0"))
+    sim.new_order(venue, S, order("GONE", "1", 200, "150.00", tif="0"))
+    sim.cancel(venue, S, CancelFields("GONE2", "GONE", "AAPL", "1"))
+    sim.new_order(venue, other, order("B1", "1", 200, "150.00", tif="0"))
+    out = reports(sim.cancel_session(venue, S, "cancel on disconnect"))
+    assert [(r.cl_ord_id, r.exec_type, r.ord_status, r.leaves_qty, r.text) for r in out] == [
+        (cl, ExecType.CANCELED, OrdStatus.CANCELED, 0, "cancel on disconnect")
+        for cl in ("A1", "A2")]
+    assert sim.cancel_session(venue, S, "again") == []
+    [mine] = reports(sim.status(venue, S, StatusFields("A1")))
+    [theirs] = reports(sim.status(venue, other, StatusFields("B1")))
+    assert (mine.ord_status, theirs.ord_status) == (OrdStatus.CANCELED, OrdStatus.NEW)
+    if venue == "XNAS":
+        assert sim.lit["XNAS"].book("AAPL").get(mine.order_id) is None
+        assert sim.lit["XNAS"].book("AAPL").get(theirs.order_id) is not None
+
+
+def test_cancel_session_tells_subscribers_the_book_changed():
+    sim = make_market()
+    watcher = "FIX.4.4:XNAS->WATCH"
+    sim.subscribe("XNAS", watcher, "M1", 10, ("AAPL",))
+    sim.new_order("XNAS", S, order("A1", "1", 200, "150.00", tif="0"))
+    out = sim.cancel_session("XNAS", S, "cancel on disconnect")
+    assert [type(o.message) for o in out] == [ExecutionReport, Increment]
+    assert out[1].session == watcher
+
+
+@pytest.mark.parametrize("cancel_on_disconnect", [True, False])
+def test_broker_cancels_its_sessions_orders_at_every_venue_on_disconnect(
+        cancel_on_disconnect: bool):
+    """The broker's orders rest at the venues under ``BRKA|session``; with cancel on
+    disconnect they all go when that session logs out, reported on the broker session."""
+    sim = make_market()
+    session = "FIX.4.4:BRKA->SOR"
+    broker = SimBroker("BRKA", sim, [SessionSpec("BRKA", "SOR", 1)],
+                       frozenset({"XNAS", "DARKA"}), Decimal("0.001"), 0,
+                       cancel_on_disconnect=cancel_on_disconnect)
+    sent: list[tuple[str, str, Pairs]] = []
+    broker.endpoint.send = lambda *message: sent.append(message) or True  # type: ignore[method-assign]
+    for cl, venue in (("A1", "XNAS"), ("A2", "DARKA")):
+        pairs = encode_new_order(NewOrder(cl, "AAPL", Side.BUY, 200, OrdType.LIMIT,
+                                          Decimal("150.00"), TimeInForce.DAY, venue))
+        broker.on_message(session, FixMessage("D", dict(pairs), pairs))
+    assert [(s, t) for s, t, _ in sent] == [(session, "8")] * 2
+    broker.on_logout(session)
+    canceled = [dict(pairs) for _, _, pairs in sent[2:]]
+    assert sorted((c[11], c[150], c[58]) for c in canceled) == (
+        [("A1", "4", "cancel on disconnect"), ("A2", "4", "cancel on disconnect")]
+        if cancel_on_disconnect else [])
 
 
 def test_dark_pool_fills_only_at_the_midpoint_and_never_below_min_qty():

@@ -1,0 +1,353 @@
+"""The durable record of every parent, child and fill: an SQLite database in WAL mode.
+
+The daemon writes what an event changed in one transaction *before* it carries out the
+event's actions (a child is on disk before it is sent, a fill before the OMS hears of it),
+so a restart after SIGKILL at any point finds every order it had told anyone about. With
+each transaction go the sequence numbers of the FIX messages applied so far: quickfix's
+own store counts a message as received before the loop has applied it, so on restart the
+sessions are rewound to what the journal saw and the counterparties resend the rest.
+
+Completed orders leave the engine's memory but stay here (`find`, `sor-daemon orders`).
+A file that is not this journal (another SQLite database, a newer schema, garbage, a
+failed integrity check) is refused with `JournalError` and left as it is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.orders import ChildOrder, ParentOrder, PendingRequest
+
+APPLICATION_ID = 0x534F524A
+"""``SORJ``: SQLite's application_id header field, so a foreign database is recognised."""
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE parents (
+    order_id TEXT PRIMARY KEY, session TEXT NOT NULL, cl_ord_id TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, ord_type TEXT NOT NULL, price TEXT,
+    tif TEXT NOT NULL, qty INTEGER NOT NULL, strategy TEXT NOT NULL, pinned_venue TEXT,
+    created_ns INTEGER NOT NULL, arrival_mid TEXT, status TEXT NOT NULL,
+    cum_qty INTEGER NOT NULL, notional TEXT NOT NULL, acked INTEGER NOT NULL,
+    text TEXT NOT NULL, cl_ord_ids TEXT NOT NULL, exhausted TEXT NOT NULL, pending TEXT,
+    done INTEGER NOT NULL, seq INTEGER NOT NULL
+);
+CREATE INDEX parents_open ON parents (done, seq);
+CREATE INDEX parents_cl_ord_id ON parents (cl_ord_id);
+CREATE TABLE children (
+    cl_ord_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, venue TEXT NOT NULL, via TEXT,
+    ord_type TEXT NOT NULL, price TEXT, tif TEXT NOT NULL, qty INTEGER NOT NULL,
+    sent_ns INTEGER NOT NULL, status TEXT NOT NULL, cum_qty INTEGER NOT NULL,
+    venue_order_id TEXT NOT NULL, cancel_ids TEXT NOT NULL, expires_ns INTEGER,
+    ack_latency_ns INTEGER, unknown INTEGER NOT NULL
+);
+CREATE INDEX children_parent ON children (order_id);
+CREATE TABLE fills (
+    child TEXT NOT NULL, exec_id TEXT NOT NULL, qty INTEGER NOT NULL, price TEXT NOT NULL,
+    at_ns INTEGER NOT NULL, PRIMARY KEY (child, exec_id)
+);
+CREATE TABLE sessions (session TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY, session TEXT NOT NULL, msg_type TEXT NOT NULL,
+    fields TEXT NOT NULL
+);
+"""
+
+
+class JournalError(Exception):
+    """The journal cannot be opened, read or written; the message says why."""
+
+
+Outgoing = tuple[str, str, list[tuple[int, str]]]
+"""A message to an OMS: session, MsgType, its fields (as `gateway.encode` makes them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    child: str
+    exec_id: str
+    qty: int
+    price: Decimal
+    at_ns: int
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class Journal:
+    def __init__(self, path: str | Path, synchronous: str = "normal",
+                 read_only: bool = False) -> None:
+        """Open (or create) the journal at ``path``; `JournalError` if it is not one.
+        ``read_only``: for looking orders up while the daemon writes."""
+        self.path = Path(path)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if read_only and not existed:
+            raise JournalError(f"no journal at {self.path}")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                f"file:{self.path}?mode=ro" if read_only else self.path,
+                isolation_level=None, check_same_thread=False, uri=read_only)
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot open: {exc}") from exc
+        try:
+            if existed:
+                self._check()
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            if not existed:
+                self._create()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise JournalError(f"journal {self.path} is unreadable ({exc}); it is left "
+                               "as it is for inspection: move it away to start afresh"
+                               ) from exc
+        except JournalError:
+            self._db.close()
+            raise
+        self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
+        self._last_outbox = 0
+        self._sent_up_to = 0
+        """Outbox rows up to this id have gone to quickfix: deleted by the next write."""
+        self._session_seqs = self.session_seqs()
+
+    def _check(self) -> None:
+        """Refuse anything but an intact journal of a schema this code knows."""
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise JournalError(
+                f"{self.path} is not a sor-daemon journal (SQLite application_id "
+                f"{app_id:#x}); it is left as it is: point journal.path elsewhere")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema version {version}; this build reads "
+                f"version {SCHEMA_VERSION}: it is left as it is")
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise JournalError(f"journal {self.path} is corrupt ({'; '.join(problems[:3])}); "
+                               "it is left as it is for inspection")
+
+    def _create(self) -> None:
+        self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
+                               f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---------------------------------------------------------------- writes
+
+    def write(self, parents: Iterable[ParentOrder], fills: Iterable[Fill] = (),
+              seqs: dict[str, int] | None = None, outgoing: Iterable[Outgoing] = ()
+              ) -> None:
+        """One transaction: each parent's row and its children's, new fills, the last
+        applied inbound sequence number of the sessions in ``seqs``, and the messages to
+        the OMS this change makes (kept until `sent`: a crash between this commit and
+        their send must not lose them; `unsent` gives them back)."""
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            if self._sent_up_to:
+                db.execute("DELETE FROM outbox WHERE id <= ?", (self._sent_up_to,))
+                self._sent_up_to = 0
+            for parent in parents:
+                self._seq += 1
+                db.execute("INSERT OR REPLACE INTO parents VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           _parent_row(parent, self._seq))
+                db.executemany("INSERT OR REPLACE INTO children VALUES "
+                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                               [_child_row(c) for c in parent.children.values()])
+            db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)",
+                           [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills])
+            if seqs:
+                db.executemany("INSERT OR REPLACE INTO sessions VALUES (?,?)", seqs.items())
+            rows = [(session, msg_type, orjson.dumps(fields).decode())
+                    for session, msg_type, fields in outgoing]
+            if rows:
+                db.executemany("INSERT INTO outbox (session, msg_type, fields) VALUES (?,?,?)",
+                               rows)
+                self._last_outbox = db.execute("SELECT max(id) FROM outbox").fetchone()[0]
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise JournalError(f"journal {self.path}: write failed: {exc}") from exc
+        if seqs:
+            self._session_seqs.update(seqs)
+
+    def sent(self) -> None:
+        """The messages of the last write have been handed to quickfix (whose store keeps
+        them for resend from now on)."""
+        self._sent_up_to = max(self._sent_up_to, self._last_outbox)
+
+    def unsent(self) -> list[Outgoing]:
+        """Messages committed but maybe never sent (the daemon stopped in between)."""
+        return [(session, msg_type, [(int(t), v) for t, v in orjson.loads(fields)])
+                for session, msg_type, fields in self._db.execute(
+                    "SELECT session, msg_type, fields FROM outbox ORDER BY id")]
+
+    def clear_unsent(self) -> None:
+        self._db.execute("DELETE FROM outbox")
+
+    def changed_seqs(self, seqs: dict[str, int]) -> dict[str, int]:
+        """Those of ``seqs`` that differ from what is recorded."""
+        known = self._session_seqs
+        return {s: n for s, n in seqs.items() if known.get(s) != n}
+
+    def save_state(self, key: str, value: Any) -> None:
+        try:
+            self._db.execute("INSERT OR REPLACE INTO state VALUES (?,?)",
+                             (key, orjson.dumps(value)))
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: write failed: {exc}") from exc
+
+    # ----------------------------------------------------------------- reads
+
+    def load_state(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def session_seqs(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT session, last_seq FROM sessions"))
+
+    def load(self, completed: int) -> list[ParentOrder]:
+        """Every parent not done, then the last ``completed`` done ones (oldest first),
+        each with its children and their applied ExecIDs."""
+        rows = [*self._db.execute("SELECT * FROM parents WHERE done=0 ORDER BY seq"),
+                *reversed(self._db.execute(
+                    "SELECT * FROM parents WHERE done=1 ORDER BY seq DESC LIMIT ?",
+                    (completed,)).fetchall())]
+        return list(self._rebuild(rows))
+
+    def find(self, key: str) -> list[ParentOrder]:
+        """Parents by OrderID (37), or by any ClOrdID (11) they have had."""
+        rows = self._db.execute(
+            "SELECT * FROM parents WHERE order_id=? OR cl_ord_id=? OR order_id IN "
+            "(SELECT p.order_id FROM parents p, json_each(p.cl_ord_ids) j WHERE j.value=?) "
+            "ORDER BY seq", (key, key, key)).fetchall()
+        return list(self._rebuild(rows))
+
+    def fills(self, order_id: str) -> list[Fill]:
+        return [Fill(child, exec_id, qty, Decimal(price), at_ns)
+                for child, exec_id, qty, price, at_ns in self._db.execute(
+                    "SELECT f.* FROM fills f JOIN children c ON c.cl_ord_id = f.child "
+                    "WHERE c.order_id=? ORDER BY f.at_ns", (order_id,))]
+
+    def totals(self) -> tuple[int, int]:
+        """(parents, shares filled) over the whole journal."""
+        parents = self._db.execute("SELECT count(*) FROM parents").fetchone()[0]
+        shares = self._db.execute("SELECT coalesce(sum(qty), 0) FROM fills").fetchone()[0]
+        return parents, shares
+
+    def _rebuild(self, rows: list[tuple[Any, ...]]) -> Iterator[ParentOrder]:
+        for row in rows:
+            parent = _parent_of(row)
+            for child_row in self._db.execute(
+                    "SELECT * FROM children WHERE order_id=? ORDER BY sent_ns, cl_ord_id",
+                    (parent.order_id,)):
+                child = _child_of(child_row, parent)
+                child.exec_ids.update(e for (e,) in self._db.execute(
+                    "SELECT exec_id FROM fills WHERE child=?", (child.cl_ord_id,)))
+                parent.children[child.cl_ord_id] = child
+            yield parent
+
+
+def _pending_json(pending: PendingRequest | None) -> str | None:
+    if pending is None:
+        return None
+    return orjson.dumps({"is_replace": pending.is_replace, "cl_ord_id": pending.cl_ord_id,
+                         "orig_cl_ord_id": pending.orig_cl_ord_id, "qty": pending.qty,
+                         "price": _dec(pending.price), "text": pending.text}).decode()
+
+
+def _pending_of(text: str | None) -> PendingRequest | None:
+    if text is None:
+        return None
+    data = orjson.loads(text)
+    data["price"] = _undec(data["price"])
+    return PendingRequest(**data)
+
+
+def _parent_row(p: ParentOrder, seq: int) -> tuple[Any, ...]:
+    return (p.order_id, p.session, p.cl_ord_id, p.symbol, p.side.value, p.ord_type.value,
+            _dec(p.price), p.tif.value, p.qty, p.strategy, p.pinned_venue, p.created_ns,
+            _dec(p.arrival_mid), p.status.value, p.cum_qty, str(p.notional), int(p.acked),
+            p.text, orjson.dumps(p.cl_ord_ids).decode(),
+            orjson.dumps(sorted(p.exhausted_venues)).decode(), _pending_json(p.pending),
+            int(p.is_done), seq)
+
+
+def _parent_of(row: tuple[Any, ...]) -> ParentOrder:
+    (order_id, session, cl_ord_id, symbol, side, ord_type, price, tif, qty, strategy,
+     pinned, created_ns, arrival_mid, status, cum_qty, notional, acked, text, cl_ord_ids,
+     exhausted, pending, _done, _seq) = row
+    return ParentOrder(
+        session=session, cl_ord_id=cl_ord_id, order_id=order_id, symbol=symbol,
+        side=Side(side), ord_type=OrdType(ord_type), price=_undec(price),
+        tif=TimeInForce(tif), qty=qty, strategy=strategy, pinned_venue=pinned,
+        created_ns=created_ns, arrival_mid=_undec(arrival_mid), status=OrdStatus(status),
+        cum_qty=cum_qty, notional=Decimal(notional), acked=bool(acked),
+        exhausted_venues=set(orjson.loads(exhausted)), pending=_pending_of(pending),
+        text=text, cl_ord_ids=orjson.loads(cl_ord_ids))
+
+
+def _child_row(c: ChildOrder) -> tuple[Any, ...]:
+    return (c.cl_ord_id, c.parent.order_id, c.venue, c.via, c.ord_type.value, _dec(c.price),
+            c.tif.value, c.qty, c.sent_ns, c.status.value, c.cum_qty, c.venue_order_id,
+            orjson.dumps(c.cancel_ids).decode(), c.expires_ns, c.ack_latency_ns,
+            int(c.unknown))
+
+
+def _child_of(row: tuple[Any, ...], parent: ParentOrder) -> ChildOrder:
+    (cl_ord_id, _order_id, venue, via, ord_type, price, tif, qty, sent_ns, status, cum_qty,
+     venue_order_id, cancel_ids, expires_ns, ack_latency_ns, unknown) = row
+    return ChildOrder(
+        cl_ord_id=cl_ord_id, parent=parent, venue=venue, symbol=parent.symbol,
+        side=parent.side, ord_type=OrdType(ord_type), price=_undec(price),
+        tif=TimeInForce(tif), qty=qty, sent_ns=sent_ns, status=OrdStatus(status),
+        cum_qty=cum_qty, venue_order_id=venue_order_id, cancel_ids=orjson.loads(cancel_ids),
+        via=via, expires_ns=expires_ns, ack_latency_ns=ack_latency_ns, unknown=bool(unknown))
+
+
+def open_read_only(path: str | Path) -> Journal:
+    return Journal(path, read_only=True)
+
+
+def describe_parent(parent: ParentOrder, fills: list[Fill]) -> str:
+    """A parent, its children and its fills, as text for an operator."""
+    price = parent.price if parent.price is not None else "market"
+    lines = [f"order {parent.order_id} ClOrdIDs {', '.join(parent.cl_ord_ids)} "
+             f"(session {parent.session})",
+             f"  {parent.side.name.lower()} {parent.qty} {parent.symbol} @ {price} "
+             f"{parent.tif.name} {parent.strategy}: {parent.status.name}, filled "
+             f"{parent.cum_qty} avg {parent.avg_px:.4f}" + (f" ({parent.text})"
+                                                            if parent.text else "")]
+    if parent.pending is not None:
+        lines.append(f"  pending {'replace' if parent.pending.is_replace else 'cancel'} "
+                     f"{parent.pending.cl_ord_id}")
+    for child in parent.children.values():
+        lines.append(f"  child {child.cl_ord_id} -> {child.route}: {child.qty} @ "
+                     f"{child.price if child.price is not None else 'market'} {child.tif.name} "
+                     f"{child.status.name} filled {child.cum_qty}"
+                     + (" (outcome unknown)" if child.unknown else ""))
+    for fill in fills:
+        lines.append(f"  fill {fill.qty} @ {fill.price} child {fill.child} "
+                     f"ExecID {fill.exec_id}")
+    return "\n".join(lines)

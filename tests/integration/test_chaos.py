@@ -1,0 +1,17 @@
+"""The chaos suite, short form: one trial of each kind (a SIGKILLed daemon, SIGKILLed
+venues, a dropped OMS session), each checked for overfills, lost and doubled fills and
+orders left hanging. `make chaos` runs many more (TRIALS=N)."""
+
+from __future__ import annotations
+
+from sor_daemon.chaos import ChaosOptions, report, run_chaos, summary_line
+
+
+async def test_nothing_is_lost_when_the_daemon_the_venues_or_the_oms_link_die(tmp_path):
+    results = await run_chaos(ChaosOptions(trials=3, orders=20, seed=5), tmp_path,
+                              progress=False)
+    print("\n" + "\n".join(summary_line(r) for r in results) + "\n" + report(results))
+    assert [r.kind for r in results] == ["daemon", "venue", "oms"]
+    assert all(r.orders == 20 for r in results)
+    assert sum(r.filled_oms for r in results) > 0, "the flow must trade"
+    assert [f for r in results for f in r.failures] == []

@@ -1,0 +1,98 @@
+"""Venue failover, OMS disconnects and graceful shutdown through real FIX sessions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sor_daemon.config import SorConfig
+from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.fix.endpoint import wait_until
+from tests.conftest import default_config_data
+from tests.integration.conftest import Stack, running_stack
+
+pytestmark = pytest.mark.integration
+
+
+def config_with(**changes) -> SorConfig:
+    data = default_config_data()
+    for path, value in changes.items():
+        section, key = path.split("__")
+        data[section][key] = value
+    return SorConfig.model_validate(data)
+
+
+async def resting(stack: Stack, qty: int = 500):
+    """A Day buy below the market, acknowledged: its one child rests at a lit venue."""
+    order = stack.oms.new_order("AAPL", Side.BUY, qty, OrdType.LIMIT, Decimal("189.50"),
+                                TimeInForce.DAY)
+    assert await stack.oms.wait_for(lambda: order.status is OrdStatus.NEW, 5)
+    parent = stack.daemon.engine.parent(stack.session, order.cl_ord_id)
+    [child] = parent.children.values()
+    return order, parent, child
+
+
+def venue(stack: Stack, name: str):
+    return next(v for v in stack.venues if v.name == name)
+
+
+async def test_a_venue_that_drops_leaves_its_child_unknown_until_it_says_it_still_works():
+    async with running_stack() as stack:
+        order, parent, child = await resting(stack)
+        sim = venue(stack, child.venue)
+        sim.set_down(True)
+        connector = stack.daemon.connectors[child.venue]
+        assert await wait_until(lambda: not connector.up, 5)
+        assert child.unknown and not child.is_terminal
+        assert parent.working_qty == 500 and len(parent.children) == 1, "nothing re-sent"
+        sim.set_down(False)
+        assert await wait_until(lambda: connector.up and not child.unknown, 10)
+        assert child.status is OrdStatus.NEW and len(parent.children) == 1
+        stack.oms.cancel(order)
+        assert await stack.oms.wait_for(lambda: order.status is OrdStatus.CANCELED, 5)
+
+
+async def test_cancel_on_disconnect_routes_the_residual_elsewhere_and_never_overfills():
+    data = default_config_data()
+    for v in data["venues"]:
+        v["cancel_on_disconnect"] = True
+    async with running_stack(config=SorConfig.model_validate(data)) as stack:
+        order, parent, child = await resting(stack)
+        venue(stack, child.venue).set_down(True)
+        assert await wait_until(lambda: len(parent.children) == 2, 5)
+        first, second = parent.children.values()
+        assert first.status is OrdStatus.CANCELED and second.venue != first.venue
+        assert parent.working_qty == 500
+        venue(stack, child.venue).set_down(False)
+        assert await wait_until(lambda: not first.unknown, 10), "the venue confirms"
+        stack.oms.cancel(order)
+        assert await stack.oms.wait_for(lambda: order.status is OrdStatus.CANCELED, 5)
+        assert order.cum_qty == 0
+
+
+async def test_an_oms_that_drops_has_its_orders_cancelled_when_so_configured():
+    config = config_with(oms__cancel_on_disconnect=True)
+    async with running_stack(config=config) as stack:
+        _, parent, child = await resting(stack)
+        stack.oms.endpoint.logout_all("going away")
+        assert await wait_until(lambda: parent.status is OrdStatus.CANCELED, 5)
+        assert child.status is OrdStatus.CANCELED
+
+
+async def test_sigterm_with_cancel_working_cancels_and_reports_before_logging_out():
+    config = config_with(shutdown__cancel_working=True)
+    async with running_stack(config=config) as stack:
+        order, _, child = await resting(stack)
+        await stack.daemon.stop()
+        assert order.status is OrdStatus.CANCELED, "told before the session logged out"
+        assert child.status is OrdStatus.CANCELED
+
+
+async def test_sigterm_leaves_working_orders_working_by_default():
+    async with running_stack() as stack:
+        order, _, child = await resting(stack)
+        reports = len(order.reports)
+        await stack.daemon.stop()
+        assert order.status is OrdStatus.NEW and child.status is OrdStatus.NEW
+        assert len(order.reports) == reports, "the OMS was told nothing ended"

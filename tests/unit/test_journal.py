@@ -1,0 +1,138 @@
+"""The journal: what it keeps, and what it refuses to open."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from sor_daemon.domain import ExecType, OrdStatus
+from sor_daemon.engine import ChildFilled, SendChild
+from sor_daemon.journal import Fill, Journal, JournalError, describe_parent, open_read_only
+from sor_daemon.messages import CancelFields
+from tests.unit.test_engine import S, make_engine, new, of, venue_report
+
+
+def test_parents_children_and_fills_survive_a_reopen(tmp_path):
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
+    actions = engine.venue_execution("XNAS", venue_report(
+        send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="190.01",
+        exec_id="X1"), 2)
+    [filled] = of(actions, ChildFilled)
+    journal = Journal(tmp_path / "j.db")
+    journal.write(engine.take_touched(),
+                  [Fill(send.child.cl_ord_id, filled.exec_id, 100, filled.price, 2)])
+    journal.close()
+
+    journal = open_read_only(tmp_path / "j.db")
+    assert journal.load(0) == [], "a done parent is not working"
+    [parent] = journal.load(5)
+    assert (parent.status, parent.cum_qty, parent.notional) == (OrdStatus.FILLED, 100,
+                                                                Decimal("19001.00"))
+    [child] = parent.children.values()
+    assert (child.status, child.exec_ids, child.parent) == (OrdStatus.FILLED, {"X1"}, parent)
+    assert [p.order_id for p in journal.find("P1")] == [parent.order_id]
+    assert [p.order_id for p in journal.find(parent.order_id)] == [parent.order_id]
+    [fill] = journal.fills(parent.order_id)
+    assert (fill.exec_id, fill.qty, fill.price) == ("X1", 100, Decimal("190.01"))
+    assert journal.totals() == (1, 100)
+    text = describe_parent(parent, [fill])
+    assert "FILLED" in text and "ExecID X1" in text
+    journal.close()
+
+
+def test_a_cancel_request_id_finds_the_parent_and_pending_state_is_kept(tmp_path):
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="300", price="189.99", tif="0"), 1), SendChild)
+    engine.venue_execution("XNAS", venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    engine.cancel_order(S, CancelFields("P1-C", "P1"), 3)
+    journal = Journal(tmp_path / "j.db")
+    journal.write(engine.take_touched())
+    [parent] = journal.find("P1-C")
+    assert parent.pending is not None and parent.pending.cl_ord_id == "P1-C"
+    assert parent.status is OrdStatus.PENDING_CANCEL
+    [child] = parent.children.values()
+    assert child.status is OrdStatus.PENDING_CANCEL and len(child.cancel_ids) == 1
+    journal.close()
+
+
+def test_session_sequence_numbers_are_kept_and_only_changes_rewritten(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    journal.write([], seqs={"A": 5, "B": 9})
+    assert journal.changed_seqs({"A": 5, "B": 10}) == {"B": 10}
+    journal.save_state("routing", {"scores": {"XNAS": {"fill_rate": 0.5}}})
+    journal.close()
+    journal = Journal(tmp_path / "j.db")
+    assert journal.session_seqs() == {"A": 5, "B": 9}
+    assert journal.load_state("routing") == {"scores": {"XNAS": {"fill_rate": 0.5}}}
+    journal.close()
+
+
+def _refused(path, match):
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match=match):
+        Journal(path)
+    assert path.read_bytes() == before, "left as it was, for inspection"
+
+
+def test_garbage_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "j.db"
+    path.write_bytes(b"this is not a database\n" * 200)
+    _refused(path, "unreadable")
+
+
+def test_another_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    _refused(path, "not a sor-daemon journal")
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "j.db"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    _refused(path, "schema version 99")
+
+
+def test_a_corrupt_journal_is_refused(tmp_path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    engine = make_engine()
+    for i in range(200):
+        engine.new_order(S, new(cl=f"P{i}", qty="100"), i)
+    journal.write(engine.take_touched())
+    journal.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(2 * page + 100, min(len(data), 6 * page), 7):
+        data[offset] = 0xA5
+    path.write_bytes(bytes(data))
+    _refused(path, "corrupt|unreadable")
+
+
+def test_read_only_needs_an_existing_journal(tmp_path):
+    with pytest.raises(JournalError, match="no journal"):
+        open_read_only(tmp_path / "none.db")
+
+
+def test_reports_stay_in_the_outbox_until_sent_and_the_next_write(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    report = ("OMS-1", "8", [(11, "P1"), (17, "E1")])
+    journal.write([], outgoing=[report])
+    journal.close()  # as if killed before the send: the report is still there
+    journal = Journal(tmp_path / "j.db")
+    assert journal.unsent() == [report]
+    journal.clear_unsent()
+    journal.write([], outgoing=[report])
+    journal.sent()
+    assert journal.unsent() == [report], "deleted with the next write, not before"
+    journal.write([], seqs={"OMS-1": 3})
+    assert journal.unsent() == []
+    journal.close()
