@@ -61,6 +61,8 @@ class ChaosOptions:
     seed: int = 1
     kinds: tuple[str, ...] = KINDS
     """Trials cycle through these."""
+    kills: int = 2
+    """Kills (each followed by a restart) per trial, at random moments of the flow."""
     keep: bool = False
     """Keep each trial's directory (logs, journal, ledger) even when it passed."""
 
@@ -69,8 +71,8 @@ class ChaosOptions:
 class TrialResult:
     number: int
     kind: str
-    kill_after_s: float
-    down_s: float
+    kills: list[tuple[float, float]]
+    """(seconds into the flow, seconds down) of each kill."""
     orders: int = 0
     filled_oms: int = 0
     filled_journal: int = 0
@@ -217,7 +219,8 @@ async def run_trial(number: int, kind: str, options: ChaosOptions, root: Path,
     directory = root / f"trial-{number:03d}-{kind}"
     directory.mkdir(parents=True)
     started = time.monotonic()
-    result = TrialResult(number, kind, rng.uniform(0.5, 3.0), rng.uniform(0.2, 2.0),
+    moments = sorted(rng.uniform(0.3, 3.0) for _ in range(options.kills))
+    result = TrialResult(number, kind, [(at, rng.uniform(0.2, 2.0)) for at in moments],
                          directory=str(directory))
     config_path = trial_config(directory)
     config = load_config(config_path)
@@ -241,20 +244,22 @@ async def run_trial(number: int, kind: str, options: ChaosOptions, root: Path,
             result.failures.append("the OMS could not log on")
             return result
         flow = asyncio.ensure_future(Flow(oms, config, rng).run(options.orders, 0.08))
-        await asyncio.sleep(result.kill_after_s)
-        if kind == "daemon":
-            await daemon.kill()
-            await asyncio.sleep(result.down_s)
-            await daemon.start()
-        elif kind == "venue":
-            killed_pids.add(sim.pid)
-            await sim.kill()
-            await asyncio.sleep(result.down_s)
-            await sim.start()
-        else:
-            oms.endpoint.logout_all("chaos: the OMS goes away")
-            await asyncio.sleep(result.down_s)
-            oms.endpoint.enable_all()
+        began = asyncio.get_running_loop().time()
+        for at, down in result.kills:
+            await asyncio.sleep(max(0.0, began + at - asyncio.get_running_loop().time()))
+            if kind == "daemon":
+                await daemon.kill()
+                await asyncio.sleep(down)
+                await daemon.start()
+            elif kind == "venue":
+                killed_pids.add(sim.pid)
+                await sim.kill()
+                await asyncio.sleep(down)
+                await sim.start()
+            else:
+                oms.endpoint.logout_all("chaos: the OMS goes away")
+                await asyncio.sleep(down)
+                oms.endpoint.enable_all()
         orders = await flow
         result.orders = len(orders)
         await _settle(oms, orders, result)
@@ -359,8 +364,9 @@ async def run_chaos(options: ChaosOptions, root: Path | None = None,
 
 def summary_line(r: TrialResult) -> str:
     status = "ok" if not r.failures else f"FAILED ({len(r.failures)})"
-    text = (f"trial {r.number:3d} {r.kind:<6} kill at {r.kill_after_s:4.1f}s, down "
-            f"{r.down_s:3.1f}s: {r.orders} orders, filled OMS {r.filled_oms} / journal "
+    kills = ", ".join(f"{at:.1f}s (down {down:.1f}s)" for at, down in r.kills)
+    text = (f"trial {r.number:3d} {r.kind:<6} killed at {kills}: {r.orders} orders, "
+            f"filled OMS {r.filled_oms} / journal "
             f"{r.filled_journal} / venues {r.filled_venues}")
     if r.unreported:
         text += f" (unreported by the killed venue: {r.unreported})"

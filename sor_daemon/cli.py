@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     chaos.add_argument("--trials", type=int, default=9, help="trials (kinds in turn)")
     chaos.add_argument("--orders", type=int, default=30, help="parent orders per trial")
     chaos.add_argument("--seed", type=int, default=1, help="random seed (timings, flow)")
+    chaos.add_argument("--kills", type=int, default=2,
+                       help="kills (each then restarted) per trial, at random moments")
     chaos.add_argument("--kinds", default="daemon,venue,oms",
                        help="what to kill, in turn: daemon, venue, oms")
     chaos.add_argument("--keep", action="store_true", help="keep every trial's directory")
@@ -363,13 +365,13 @@ def _chaos(args: argparse.Namespace) -> int:
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds or args.trials < 1 or args.orders < 1:
-        print(f"--kinds takes {', '.join(KINDS)}; --trials and --orders at least 1",
+    if unknown or not kinds or min(args.trials, args.orders, args.kills) < 1:
+        print(f"--kinds takes {', '.join(KINDS)}; --trials, --orders, --kills at least 1",
               file=sys.stderr)
         return 2
     configure_logging("warning")
     options = ChaosOptions(trials=args.trials, orders=args.orders, seed=args.seed,
-                           kinds=kinds, keep=args.keep)
+                           kinds=kinds, kills=args.kills, keep=args.keep)
     import uvloop
 
     results = uvloop.run(run_chaos(options))

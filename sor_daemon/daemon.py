@@ -13,6 +13,7 @@ import functools
 import gc
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -107,6 +108,8 @@ TICK_SECONDS = 0.1
 ROUTING_STATE_SECONDS = 10
 """How often what routing has learned is saved to the journal (and at shutdown)."""
 ROUTING_STATE = "routing"
+HALTS = "halts"
+"""The kill switch's halts, kept so that a restart does not lift them."""
 
 
 def _halt_json(halt: Halt) -> dict[str, Any]:
@@ -239,6 +242,10 @@ class Daemon:
         learned = self.journal.load_state(ROUTING_STATE)
         if learned:
             self.engine.context.load_state(learned)
+        for halt in self.journal.load_state(HALTS) or []:
+            self.engine.kill_switch.engage(halt["scope"], halt["reason"], halt["by"],
+                                           halt["since_ns"])
+        self._halts_changed()
         parents = self.journal.load(self.config.routing.completed_orders_kept)
         restored = self.engine.restore(parents)
         self.engine.take_touched()
@@ -621,6 +628,12 @@ class Daemon:
         halts = self.engine.kill_switch.halts
         KILL_SWITCH.set(1 if ALL in halts else 0)
         HALTED_SYMBOLS.set(sum(1 for scope in halts if scope != ALL))
+        if self.journal is not None:
+            try:
+                self.journal.save_state(HALTS, [asdict(h) for h in halts.values()])
+            except JournalError as exc:
+                ANOMALIES.labels("journal_write_failed").inc()
+                self.log.error("journal_write_failed", error=str(exc))
 
     # ----------------------------------------------------------------- admin
 

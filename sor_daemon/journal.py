@@ -40,7 +40,7 @@ CREATE TABLE parents (
     text TEXT NOT NULL, cl_ord_ids TEXT NOT NULL, exhausted TEXT NOT NULL, pending TEXT,
     done INTEGER NOT NULL, seq INTEGER NOT NULL
 );
-CREATE INDEX parents_open ON parents (done, seq);
+CREATE INDEX parents_done ON parents (done);
 CREATE INDEX parents_cl_ord_id ON parents (cl_ord_id);
 CREATE TABLE children (
     cl_ord_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, venue TEXT NOT NULL, via TEXT,
@@ -61,6 +61,20 @@ CREATE TABLE outbox (
     fields TEXT NOT NULL
 );
 """
+
+
+_PARENT_UPDATED = ("cl_ord_id", "price", "qty", "status", "cum_qty", "notional", "acked", "text",
+                   "cl_ord_ids", "exhausted", "pending", "done", "seq")
+_CHILD_UPDATED = ("status", "cum_qty", "venue_order_id", "cancel_ids", "expires_ns",
+                  "ack_latency_ns", "unknown")
+UPSERT_PARENT = ("INSERT INTO parents VALUES (" + ",".join("?" * 23) + ") "
+                 "ON CONFLICT (order_id) DO UPDATE SET "
+                 + ", ".join(f"{c}=excluded.{c}" for c in _PARENT_UPDATED))
+"""An update in place: the indexes of a row (its OrderID, its done flag) are not
+rewritten when they did not change, so a commit touches fewer pages."""
+UPSERT_CHILD = ("INSERT INTO children VALUES (" + ",".join("?" * 16) + ") "
+                "ON CONFLICT (cl_ord_id) DO UPDATE SET "
+                + ", ".join(f"{c}=excluded.{c}" for c in _CHILD_UPDATED))
 
 
 class JournalError(Exception):
@@ -109,6 +123,8 @@ class Journal:
             if existed:
                 self._check()
             if not read_only:
+                if not existed:  # small pages: a commit writes each page it touches
+                    self._db.execute("PRAGMA page_size=1024")
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             if not existed:
@@ -122,7 +138,8 @@ class Journal:
             self._db.close()
             raise
         self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
-        self._last_outbox = 0
+        self._last_outbox = self._db.execute(
+            "SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
         self._sent_up_to = 0
         """Outbox rows up to this id have gone to quickfix: deleted by the next write."""
         self._session_seqs = self.session_seqs()
@@ -168,12 +185,8 @@ class Journal:
                 self._sent_up_to = 0
             for parent in parents:
                 self._seq += 1
-                db.execute("INSERT OR REPLACE INTO parents VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           _parent_row(parent, self._seq))
-                db.executemany("INSERT OR REPLACE INTO children VALUES "
-                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                               [_child_row(c) for c in parent.children.values()])
+                db.execute(UPSERT_PARENT, _parent_row(parent, self._seq))
+                db.executemany(UPSERT_CHILD, [_child_row(c) for c in parent.children.values()])
             db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)",
                            [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills])
             if seqs:
@@ -181,9 +194,10 @@ class Journal:
             rows = [(session, msg_type, orjson.dumps(fields).decode())
                     for session, msg_type, fields in outgoing]
             if rows:
-                db.executemany("INSERT INTO outbox (session, msg_type, fields) VALUES (?,?,?)",
-                               rows)
-                self._last_outbox = db.execute("SELECT max(id) FROM outbox").fetchone()[0]
+                first = self._last_outbox + 1
+                db.executemany("INSERT INTO outbox VALUES (?,?,?,?)",
+                               [(first + i, *row) for i, row in enumerate(rows)])
+                self._last_outbox = first + len(rows) - 1
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -230,9 +244,9 @@ class Journal:
     def load(self, completed: int) -> list[ParentOrder]:
         """Every parent not done, then the last ``completed`` done ones (oldest first),
         each with its children and their applied ExecIDs."""
-        rows = [*self._db.execute("SELECT * FROM parents WHERE done=0 ORDER BY seq"),
+        rows = [*self._db.execute("SELECT * FROM parents WHERE done=0 ORDER BY rowid"),
                 *reversed(self._db.execute(
-                    "SELECT * FROM parents WHERE done=1 ORDER BY seq DESC LIMIT ?",
+                    "SELECT * FROM parents WHERE done=1 ORDER BY rowid DESC LIMIT ?",
                     (completed,)).fetchall())]
         return list(self._rebuild(rows))
 

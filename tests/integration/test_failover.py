@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import SorConfig
+from sor_daemon.daemon import Daemon
 from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
 from tests.conftest import default_config_data
@@ -96,3 +97,30 @@ async def test_sigterm_leaves_working_orders_working_by_default():
         await stack.daemon.stop()
         assert order.status is OrdStatus.NEW and child.status is OrdStatus.NEW
         assert len(order.reports) == reports, "the OMS was told nothing ended"
+
+
+async def test_a_restart_takes_back_working_orders_the_kill_switch_and_what_routing_learned(
+        tmp_path):
+    data = default_config_data()
+    data["journal"] = {"path": str(tmp_path / "journal.db"),
+                       "session_dir": str(tmp_path / "fix-store")}
+    config = SorConfig.model_validate(data)
+    async with running_stack(config=config) as stack:
+        order, parent, child = await resting(stack)
+        stack.daemon.engine.context.child_done("XNAS", False, 100, 37, False)
+        stack.daemon._execute(stack.daemon.engine.halt("MSFT", "test halt", "operator", 1))
+        learned = stack.daemon.engine.context.score("XNAS").fill_rate
+        await stack.daemon.stop()
+
+        restarted = Daemon(config)
+        await restarted.start()
+        stack.daemon = restarted  # the stack's teardown stops this one
+        again = restarted.engine.parent(stack.session, order.cl_ord_id)
+        assert again is not None and again.order_id == parent.order_id
+        assert [c.cl_ord_id for c in again.children.values()] == [child.cl_ord_id]
+        assert "MSFT" in restarted.engine.kill_switch.halts
+        assert restarted.engine.context.score("XNAS").fill_rate == learned
+        # its venue is asked about it, says it still works: nothing is sent again
+        assert await wait_until(lambda: not again.children[child.cl_ord_id].unknown, 15)
+        assert again.children[child.cl_ord_id].status is OrdStatus.NEW
+        assert len(again.children) == 1
