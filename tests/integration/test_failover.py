@@ -114,13 +114,15 @@ async def test_a_restart_takes_back_working_orders_the_kill_switch_and_what_rout
 
         restarted = Daemon(config)
         await restarted.start()
-        stack.daemon = restarted  # the stack's teardown stops this one
-        again = restarted.engine.parent(stack.session, order.cl_ord_id)
-        assert again is not None and again.order_id == parent.order_id
-        assert [c.cl_ord_id for c in again.children.values()] == [child.cl_ord_id]
-        assert "MSFT" in restarted.engine.kill_switch.halts
-        assert restarted.engine.context.score("XNAS").fill_rate == learned
-        # its venue is asked about it, says it still works: nothing is sent again
-        assert await wait_until(lambda: not again.children[child.cl_ord_id].unknown, 15)
-        assert again.children[child.cl_ord_id].status is OrdStatus.NEW
-        assert len(again.children) == 1
+        try:  # stopped here: two engines with the same sessions must never coexist
+            again = restarted.engine.parent(stack.session, order.cl_ord_id)
+            assert again is not None and again.order_id == parent.order_id
+            assert [c.cl_ord_id for c in again.children.values()] == [child.cl_ord_id]
+            assert "MSFT" in restarted.engine.kill_switch.halts
+            assert restarted.engine.context.score("XNAS").fill_rate == learned
+            # its venue is asked about it, says it still works: nothing is sent again
+            assert await wait_until(lambda: not again.children[child.cl_ord_id].unknown, 15)
+            assert again.children[child.cl_ord_id].status is OrdStatus.NEW
+            assert len(again.children) == 1
+        finally:
+            await restarted.stop()
