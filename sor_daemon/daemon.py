@@ -215,6 +215,10 @@ class Daemon:
         """Venue and broker sessions logged on (an outage is a drop from up)."""
         self._saved_ns = 0
         self._stopped = False
+        self._batch: list[tuple[list[Action], int | None]] = []
+        """Events handled this turn of the loop, committed together by `_flush`."""
+        self._flush_pending = False
+        self._stopped_journal = False
         self._rewind: dict[str, int] = {}
         """Where each session's inbound sequence resumes after a restart (`_recover`)."""
 
@@ -320,8 +324,10 @@ class Daemon:
         if self.audit is not None:
             self._audited(self.audit.close)
         if self.journal is not None:
+            self._flush()
             self._save_routing_state()
             self.journal.close()
+            self._stopped_journal = True
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -447,10 +453,42 @@ class Daemon:
     # --------------------------------------------------------------- actions
 
     def _execute(self, actions: list[Action], decision_started: int | None = None) -> None:
-        """Carry the engine's actions out, in order, except that decisions are recorded
-        after the children are sent (with the time they were made): the venue waits for
-        the child, nobody waits for the record."""
-        encoded = self._journal(actions) if self.journal is not None else None
+        """Carry the engine's actions out. With a journal, first commit what they
+        change: the events handled in one turn of the loop are committed together (group
+        commit: under load one commit serves many orders), then their actions are carried
+        out, in order, at the start of the next turn."""
+        if self.journal is None or self._stopped_journal:
+            self._carry_out(actions, None, decision_started)
+            return
+        self._batch.append((actions, decision_started))
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        encoded = self._journal([a for actions, _ in batch for a in actions])
+        delivered = True
+        for actions, started in batch:
+            try:
+                delivered &= self._carry_out(actions, encoded, started)
+            except Exception as exc:  # one event's bug must not drop the others
+                ANOMALIES.labels("handler_error").inc()
+                self.log.exception("actions_failed", error=repr(exc))
+                delivered = False
+        if encoded is not None and delivered:  # else kept: resent at the next start
+            assert self.journal is not None
+            self.journal.sent()
+
+    def _carry_out(self, actions: list[Action], encoded: list[tuple[str, Pairs]] | None,
+                   decision_started: int | None = None) -> bool:
+        """The actions, in order, except that decisions are recorded after the children
+        are sent (with the time they were made): the venue waits for the child, nobody
+        waits for the record. ``encoded``: the reports to the OMS as committed, taken in
+        order. False: some report did not reach quickfix."""
         undelivered = False
         decisions: list[tuple[Decision, int]] = []
         for action in actions:
@@ -534,11 +572,9 @@ class Daemon:
                     self._audit_event("kill_switch", engaged=False,
                                       lifted=[h.scope for h in halts], by="operator")
                     self.log.warning("kill_switch_resumed", lifted=[h.scope for h in halts])
-        if encoded is not None and not undelivered:  # else kept: resent at the next start
-            assert self.journal is not None
-            self.journal.sent()
         for decision, made_ns in decisions:
             self._log_decision(decision, made_ns)
+        return not undelivered
 
     # --------------------------------------------------------------- journal
 

@@ -183,12 +183,20 @@ class Journal:
             if self._sent_up_to:
                 db.execute("DELETE FROM outbox WHERE id <= ?", (self._sent_up_to,))
                 self._sent_up_to = 0
+            # One call per table: each call into sqlite hands the GIL to quickfix's
+            # threads and must win it back.
+            parent_rows, child_rows = [], []
             for parent in parents:
                 self._seq += 1
-                db.execute(UPSERT_PARENT, _parent_row(parent, self._seq))
-                db.executemany(UPSERT_CHILD, [_child_row(c) for c in parent.children.values()])
-            db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)",
-                           [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills])
+                parent_rows.append(_parent_row(parent, self._seq))
+                child_rows += [_child_row(c) for c in parent.children.values()]
+            if parent_rows:
+                db.executemany(UPSERT_PARENT, parent_rows)
+            if child_rows:
+                db.executemany(UPSERT_CHILD, child_rows)
+            fill_rows = [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills]
+            if fill_rows:
+                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)", fill_rows)
             if seqs:
                 db.executemany("INSERT OR REPLACE INTO sessions VALUES (?,?)", seqs.items())
             rows = [(session, msg_type, orjson.dumps(fields).decode())

@@ -126,3 +126,19 @@ async def test_a_restart_takes_back_working_orders_the_kill_switch_and_what_rout
             assert len(again.children) == 1
         finally:
             await restarted.stop()
+
+
+async def test_a_resent_order_the_daemon_has_taken_is_not_taken_twice():
+    async with running_stack() as stack:
+        order, parent, _ = await resting(stack, qty=300)
+        resend = [(43, "Y"), (11, order.cl_ord_id), (55, "AAPL"), (54, "1"),
+                  (60, "20261124-12:00:00.000000"), (38, "300"), (40, "2"), (44, "189.50")]
+        before = len(order.reports)
+        stack.oms.send_raw("D", resend)
+        stack.oms.send_raw("D", [(t, "T2-NEW" if t == 11 else v) for t, v in resend])
+        assert await stack.oms.wait_for(lambda: any(
+            r.cl_ord_id == "T2-NEW" for r in stack.oms.unmatched), 5), \
+            "a PossDup order never seen is taken (and acknowledged)"
+        assert len(order.reports) == before, "the known one is neither rejected nor re-acked"
+        assert stack.daemon.engine.parent(stack.session, order.cl_ord_id) is parent
+        assert len(stack.daemon.engine.open_parents()) == 2
