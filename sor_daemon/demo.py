@@ -195,7 +195,7 @@ def _printer(verbose: bool):
     return show
 
 
-async def _wait_ready(config: SorConfig, procs: list[asyncio.subprocess.Process],
+async def wait_ready(config: SorConfig, procs: list[asyncio.subprocess.Process],
                       timeout: float = 60.0) -> None:
     url = f"http://{config.metrics.host}:{config.metrics.port}/metrics"
     loop = asyncio.get_running_loop()
@@ -213,7 +213,8 @@ async def _wait_ready(config: SorConfig, procs: list[asyncio.subprocess.Process]
     raise RuntimeError("the daemon did not connect to every venue in time")
 
 
-async def _stop(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> int:
+async def stop_process(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; its exit code."""
     if proc.returncode is None:
         proc.terminate()
         try:
@@ -249,7 +250,7 @@ async def run_demo(config_path: Path, config: SorConfig, market: MarketConfig, o
         client = OmsClient.for_config(config, listener=_printer(verbose))
         summary: Summary | None = None
         try:
-            await _wait_ready(config, procs)
+            await wait_ready(config, procs)
             print("daemon connected to every venue; logging on as the OMS", flush=True)
             if not await client.start():
                 raise RuntimeError("the OMS client could not log on")
@@ -267,8 +268,8 @@ async def run_demo(config_path: Path, config: SorConfig, market: MarketConfig, o
             print(f"demo failed: {exc}", file=sys.stderr)
         finally:
             await client.stop()
-            daemon_rc = await _stop(daemon)
-            sim_rc = await _stop(sim)
+            daemon_rc = await stop_process(daemon)
+            sim_rc = await stop_process(sim)
     if summary is not None:
         print(summary.render())
     print(f"\ndaemon exited {daemon_rc} (SIGTERM, sessions logged out), simulator exited "

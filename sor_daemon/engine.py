@@ -560,6 +560,11 @@ class Engine:
             if report.exec_id in child.exec_ids:
                 return [Anomaly("duplicate_exec", f"{venue} ExecID {report.exec_id} again")]
             child.exec_ids.add(report.exec_id)
+            if child.status_filled and report.cum_qty <= child.cum_qty:
+                child.status_filled = max(0, child.status_filled - report.last_qty)
+                return [Anomaly("fill_already_reconciled",
+                                f"{venue} ExecID {report.exec_id}: {report.last_qty} on "
+                                f"{child.cl_ord_id} already applied from its status")]
         was_terminal = child.is_terminal
         if report.order_id:
             child.venue_order_id = report.order_id
@@ -617,12 +622,15 @@ class Engine:
             # It never reached the venue, or the venue lost it: nothing works there.
             self._move(child, OrdStatus.CANCELED, actions)
             child.parent.text = f"{child.route}: the venue does not know the order"
+        elif report.cum_qty > child.cum_qty and report.avg_px > 0:
+            # Filled while we were away, and not resent (the status comes after any
+            # resend on the session): the session was reset, e.g. at its day boundary.
+            self._fill_from_status(child, report, actions)
         elif report.cum_qty != child.cum_qty:
-            if report.cum_qty < child.cum_qty or status.is_terminal:
-                actions.append(Anomaly(
-                    "status_mismatch", f"{child.venue} says {child.cl_ord_id} has "
-                                       f"{report.cum_qty} filled and is {status.name}; "
-                                       f"{child.cum_qty} applied"))
+            actions.append(Anomaly(
+                "status_mismatch", f"{child.venue} says {child.cl_ord_id} has "
+                                   f"{report.cum_qty} filled and is {status.name}; "
+                                   f"{child.cum_qty} applied"))
         elif status in (OrdStatus.CANCELED, OrdStatus.EXPIRED, OrdStatus.REJECTED):
             self._move(child, status, actions)
             if status is OrdStatus.REJECTED or not child.cancel_ids:
@@ -633,6 +641,22 @@ class Engine:
             self._acknowledge(child.parent, actions)
         elif child.status is OrdStatus.PENDING_CANCEL and not status.is_terminal:
             self._cancel_child(child, actions)  # the cancel never got there: again
+
+    def _fill_from_status(self, child: ChildOrder, report: ExecutionReport,
+                          actions: list[Action]) -> None:
+        """Apply what a status says was filled beyond what we have, as one fill at the
+        venue's average price (exact when we had none of the child's fills)."""
+        qty = report.cum_qty - child.cum_qty
+        actions.append(Anomaly("fill_from_status",
+                               f"{child.venue} status: {qty} filled on {child.cl_ord_id} "
+                               f"never reported; applied at its AvgPx {report.avg_px}"))
+        child.status_filled += qty
+        child.exec_ids.add(report.exec_id)
+        self._apply_fill(child, replace(report, exec_type=ExecType.TRADE, last_qty=qty,
+                                        last_px=report.avg_px), actions)
+        status = report.ord_status
+        if not child.is_terminal and status in (OrdStatus.CANCELED, OrdStatus.EXPIRED):
+            self._move(child, status, actions)
 
     def _after_assumed_end(self, child: ChildOrder, report: ExecutionReport) -> list[Action]:
         """A report for a child ended when its session dropped (cancel on disconnect):

@@ -198,6 +198,9 @@ class ChildOrder(_Stateful):
     """Sent -> the venue's New."""
     exec_ids: set[str] = field(default_factory=set)
     """ExecIDs (17) of the fills applied (a fill is never counted twice)."""
+    status_filled: int = 0
+    """Shares applied from a status answer (fills the venue could no longer resend):
+    a later report of those same fills is recognised by its CumQty (14), not applied."""
     unknown: bool = False
     """Its outcome is unknown: its session dropped, or the daemon restarted, while it was
     working. It counts as working (its quantity is not routed again) until the venue

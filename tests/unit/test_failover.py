@@ -4,6 +4,7 @@ cancel on disconnect, and orders taken back from a journal."""
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus
 from sor_daemon.engine import (
@@ -68,21 +69,37 @@ def test_a_status_that_says_working_keeps_the_child_and_a_lost_cancel_is_sent_ag
     assert parent.status is OrdStatus.PENDING_CANCEL and not of(actions, SendChild)
 
 
-def test_a_status_behind_the_fills_we_have_not_had_waits_for_them():
+def test_fills_a_status_reports_but_nobody_resent_are_applied_once_from_it():
     engine = make_engine()
     send = resting(engine)
     engine.venue_session("ARCX", False, 3)
     engine.venue_session("ARCX", True, 4)
-    ahead = replace(venue_report(send, ExecType.ORDER_STATUS, OrdStatus.CANCELED, cum=200))
+    ahead = replace(venue_report(send, ExecType.ORDER_STATUS, OrdStatus.CANCELED, cum=200),
+                    avg_px=Decimal("189.99"))
     actions = engine.venue_execution("ARCX", ahead, 5)
-    assert [a.reason for a in of(actions, Anomaly)] == ["status_mismatch"]
-    assert not send.child.is_terminal, "ended only once its fills are in"
-    fill = venue_report(send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=200,
+    assert [a.reason for a in of(actions, Anomaly)] == ["fill_from_status"]
+    [fill] = of(actions, ChildFilled)
+    assert (fill.qty, fill.price) == (200, Decimal("189.99"))
+    assert send.child.status is OrdStatus.CANCELED and send.child.parent.cum_qty == 200
+    [trade] = [r for r in reports(actions) if r.exec_type is ExecType.TRADE]
+    assert (trade.last_qty, trade.cum_qty) == (200, 200), "the OMS hears of it"
+    late = venue_report(send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=200,
                         last_qty=200, last_px="189.99")
-    engine.venue_execution("ARCX", fill, 6)
-    again = engine.venue_execution("ARCX", ahead, 7)
-    assert send.child.status is OrdStatus.CANCELED and not of(again, Anomaly)
-    assert send.child.parent.cum_qty == 200
+    assert [a.reason for a in engine.venue_execution("ARCX", late, 6)] == [
+        "fill_already_reconciled"]
+    assert send.child.parent.cum_qty == 200, "never twice"
+
+
+def test_a_status_behind_what_we_applied_is_flagged_not_applied():
+    engine = make_engine()
+    send = resting(engine)
+    engine.venue_execution("ARCX", venue_report(
+        send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=200, last_qty=200,
+        last_px="189.99"), 3)
+    behind = venue_report(send, ExecType.ORDER_STATUS, OrdStatus.NEW, cum=100)
+    actions = engine.venue_execution("ARCX", behind, 4)
+    assert [a.reason for a in of(actions, Anomaly)] == ["status_mismatch"]
+    assert send.child.cum_qty == 200
 
 
 def test_cancel_on_disconnect_routes_the_residual_elsewhere_at_once():
