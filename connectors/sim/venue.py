@@ -147,8 +147,10 @@ class SimVenue:
         """Send what is due, in order (equal deadlines must not reorder messages)."""
         loop = asyncio.get_running_loop()
         self._timer = None
-        while self._queue and self._queue[0][0] <= loop.time():
-            _, item = self._queue.popleft()
-            self._deliver(item)
-        if self._queue:
-            self._timer = loop.call_at(self._queue[0][0], self._drain)
+        try:
+            while self._queue and self._queue[0][0] <= loop.time():
+                _, item = self._queue.popleft()
+                self._deliver(item)
+        finally:  # a message that fails (the loop reports it) must not stall the rest
+            if self._queue:
+                self._timer = loop.call_at(self._queue[0][0], self._drain)

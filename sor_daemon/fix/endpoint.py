@@ -630,7 +630,8 @@ class FixEndpoint:
         quickfix numbers and stores the message without writing it, and resends it when
         the peer, back, asks; otherwise False, nothing stored or sent."""
         if session not in self._logged_on and not (
-                self.store.persist_messages and self._engine is not None):
+                self.store.persist_messages and self._engine is not None
+                and session in self._session_ids):
             return False
         message = build_message(msg_type, pairs, self._dictionary)
         sent = bool(fix.Session.sendToTarget(message, self._session_ids[session]))

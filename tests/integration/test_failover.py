@@ -142,3 +142,13 @@ async def test_a_resent_order_the_daemon_has_taken_is_not_taken_twice():
         assert len(order.reports) == before, "the known one is neither rejected nor re-acked"
         assert stack.daemon.engine.parent(stack.session, order.cl_ord_id) is parent
         assert len(stack.daemon.engine.open_parents()) == 2
+
+
+async def test_a_durable_session_refuses_a_message_for_a_session_it_does_not_have():
+    async with running_stack() as stack:
+        venue = stack.venues[0]
+        assert venue.endpoint.store.persist_messages
+        # as a broker's unroutable reply did: refused, never a KeyError that stops the
+        # venue's outbound queue
+        assert venue.endpoint.send("", "8", [(11, "X")]) is False
+        assert venue.endpoint.send("FIX.4.4:NOBODY->SOR", "8", [(11, "X")]) is False

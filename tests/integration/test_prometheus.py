@@ -317,6 +317,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                           DEFAULT_CONFIG.read_text(), flags=re.M)
     assert ports >= 3
     text = re.sub(r'^market = ".*"', f'market = "{DEFAULT_MARKET}"', text, flags=re.M)
+    text = text.replace('"var/', f'"{work}/var/')  # its journal, records and socket here
     config_path = work / "sor.toml"
     config_path.write_text(text)
     config = load_config(str(config_path))
