@@ -253,11 +253,8 @@ class Daemon:
         parents = self.journal.load(self.config.routing.completed_orders_kept)
         restored = self.engine.restore(parents)
         self.engine.take_touched()
-        for action in restored:
-            if isinstance(action, ParentAccepted):
-                p = action.parent
-                self.monitor.parent_arrived(p.order_id, p.strategy, p.symbol, p.side, p.qty,
-                                            p.arrival_mid, p.created_ns)
+        for accepted in restored:
+            self._watch(accepted.parent)
         RECOVERED_PARENTS.set(len(restored))
         seqs = self.journal.session_seqs()
         self._rewind = {session: seq + 1 for session, seq in seqs.items()}
@@ -541,9 +538,7 @@ class Daemon:
                     PARENT_ORDERS.labels(parent.strategy).inc()
                     if decision_started is not None:
                         self._received[parent.order_id] = decision_started
-                    self.monitor.parent_arrived(parent.order_id, parent.strategy, parent.symbol,
-                                                parent.side, parent.qty, parent.arrival_mid,
-                                                parent.created_ns)
+                    self._watch(parent)
                 case ChildAcked(venue=venue, latency_ns=latency):
                     CHILD_ACK_LATENCY.labels(venue).observe(latency / 1e9)
                     self.monitor.child_acked(venue, latency / 1e9, time.time_ns())
@@ -729,6 +724,12 @@ class Daemon:
         }
 
     # --------------------------------------------------------------- monitor
+
+    def _watch(self, parent: ParentOrder) -> None:
+        """The execution monitor follows a parent from its arrival (new or recovered)."""
+        self.monitor.parent_arrived(parent.order_id, parent.strategy, parent.symbol,
+                                    parent.side, parent.qty, parent.arrival_mid,
+                                    parent.created_ns)
 
     def _fill(self, filled: ChildFilled) -> None:
         child, now = filled.child, time.time_ns()

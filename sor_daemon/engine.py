@@ -262,7 +262,7 @@ class Engine:
         self.touched.clear()
         return touched
 
-    def restore(self, parents: Sequence[ParentOrder]) -> list[Action]:
+    def restore(self, parents: Sequence[ParentOrder]) -> list[ParentAccepted]:
         """Take back the parents a journal kept (working ones, then recently completed
         ones, oldest first), after a restart. Every child still working when the daemon
         stopped has an unknown outcome until its venue says (`venue_session` asks)."""

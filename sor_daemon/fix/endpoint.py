@@ -613,10 +613,8 @@ class FixEndpoint:
 
     def enable_all(self) -> None:
         """Re-enable every session after `logout_all` (quickfix's logout disables it)."""
-        for session_id in self._session_ids.values():
-            found = fix.Session.lookupSession(session_id)
-            if found is not None:
-                found.logon()
+        for session in self._session_ids:
+            self.set_enabled(session, True)
 
     async def wait_logged_out(self, timeout: float) -> bool:
         return await wait_until(lambda: not self._logged_on, timeout)

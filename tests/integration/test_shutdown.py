@@ -19,15 +19,11 @@ from tests.integration.conftest import wait_until
 pytestmark = pytest.mark.integration
 
 
-def write_toml(data: dict, path: Path) -> None:
-    path.write_text(toml_text(data))
-
-
 async def test_sigterm_logs_out_every_session_and_exits_zero(tmp_path: Path):
     data = default_config_data()
     data["sim"]["market"] = str(DEFAULT_MARKET)
     config_path = tmp_path / "sor.toml"
-    write_toml(data, config_path)
+    config_path.write_text(toml_text(data))
     with config_path.open("rb") as fh:
         assert tomllib.load(fh) == data
     config = SorConfig.model_validate(data)
