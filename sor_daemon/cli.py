@@ -388,6 +388,10 @@ def _orders(key: str | None, path: Path) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
+        if journal.unapplied:
+            print(f"{path}: {journal.unapplied} transactions in its redo log are not "
+                  "applied yet (the daemon is busy, or stopped abruptly: its next start "
+                  "applies them)", file=sys.stderr)
         if key is None:
             parents, shares = journal.totals()
             print(f"{path}: {parents} parent orders, {shares} shares filled")

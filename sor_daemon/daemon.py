@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -163,6 +164,11 @@ class Daemon:
         audit = config.audit
         self.audit = (AuditTrail(Path(audit.path), audit.durability, audit.max_mb * MiB,
                                  audit.keep) if audit.path else None)
+        self._wire: deque[tuple[str, str, str, str, int]] = deque()
+        """FIX messages the taps saw (from quickfix's threads too), not yet in the audit
+        trail: written by `_write_wire` once the turn's messages are sent, or, with
+        fsync durability, before anything is done about them."""
+        self._wire_first = audit.durability == "fsync"
         self.gateway = OmsGateway(config.oms, self, log_dir,
                                   oms_credentials(config) if credentials is None
                                   else credentials,
@@ -260,7 +266,8 @@ class Daemon:
         self._rewind = {session: seq + 1 for session, seq in seqs.items()}
         self.log.info("journal_recovered", working=len(restored),
                       completed=len(parents) - len(restored),
-                      unknown_children=self._count_unknown(), sequences=seqs)
+                      unknown_children=self._count_unknown(), sequences=seqs,
+                      replayed=self.journal.replayed)
 
     def _count_unknown(self) -> int:
         count = sum(1 for p in self.engine.open_parents()
@@ -319,6 +326,7 @@ class Daemon:
             self._records.close()
             self._records = None
         if self.audit is not None:
+            self._write_wire()
             self._audited(self.audit.close)
         if self.journal is not None:
             self._flush()
@@ -350,6 +358,7 @@ class Daemon:
                 for symbol in self.config.symbols:
                     self._markouts(symbol, now)
                 if self.audit is not None:
+                    self._write_wire()
                     self._audited(self.audit.flush)
                 if now - self._scored_ns >= 1_000_000_000:
                     self._scored_ns = now
@@ -455,6 +464,8 @@ class Daemon:
         commit: under load one commit serves many orders), then their actions are carried
         out, in order, at the start of the next turn."""
         if self.journal is None or self._stopped_journal:
+            if self._wire_first:
+                self._write_wire()
             self._carry_out(actions, None, decision_started)
             return
         self._batch.append((actions, decision_started))
@@ -464,6 +475,8 @@ class Daemon:
 
     def _flush(self) -> None:
         self._flush_pending = False
+        if self._wire_first:
+            self._write_wire()
         if not self._batch:
             return
         batch, self._batch = self._batch, []
@@ -476,9 +489,14 @@ class Daemon:
                 ANOMALIES.labels("handler_error").inc()
                 self.log.exception("actions_failed", error=repr(exc))
                 delivered = False
+        assert self.journal is not None
         if encoded is not None and delivered:  # else kept: resent at the next start
-            assert self.journal is not None
             self.journal.sent()
+        try:  # into the database, now that nobody waits for it
+            self.journal.apply()
+        except JournalError as exc:
+            self._journal_failed(exc)
+        self._write_wire()
 
     def _carry_out(self, actions: list[Action], encoded: list[tuple[str, Pairs]] | None,
                    decision_started: int | None = None) -> bool:
@@ -629,14 +647,20 @@ class Daemon:
     # ----------------------------------------------------------------- audit
 
     def _tap_oms(self, direction: str, session: str, raw: str, now_ns: int) -> None:
-        assert self.audit is not None
-        self._audited(self.audit.message, direction,
-                      self.gateway.counterparties.get(session, session), raw, now_ns)
+        self._wire.append((direction, "", session, raw, now_ns))  # any thread: queued only
 
     def _tap_venue(self, venue: str, direction: str, session: str, raw: str,
                    now_ns: int) -> None:
-        assert self.audit is not None
-        self._audited(self.audit.message, direction, venue, raw, now_ns)
+        self._wire.append((direction, venue, session, raw, now_ns))
+
+    def _write_wire(self) -> None:
+        """The queued FIX messages into the audit trail, in the order they were seen."""
+        wire, audit = self._wire, self.audit
+        while wire and audit is not None:
+            direction, venue, session, raw, now_ns = wire.popleft()
+            self._audited(audit.message, direction,
+                          venue or self.gateway.counterparties.get(session, session), raw,
+                          now_ns)
 
     def _audit_event(self, kind: str, at_ns: int | None = None, **fields: Any) -> None:
         """``at_ns``: when it happened, if not now."""

@@ -1,4 +1,5 @@
-"""The durable record of every parent, child and fill: an SQLite database in WAL mode.
+"""The durable record of every parent, child and fill: an SQLite database in WAL mode,
+fronted by a redo log.
 
 The daemon writes what an event changed in one transaction *before* it carries out the
 event's actions (a child is on disk before it is sent, a fill before the OMS hears of it),
@@ -7,6 +8,14 @@ each transaction go the sequence numbers of the FIX messages applied so far: qui
 own store counts a message as received before the loop has applied it, so on restart the
 sessions are rewound to what the journal saw and the counterparties resend the rest.
 
+That write is one appended line in the redo log (``<path>-redo``: the transaction's rows
+as JSON), a single system call, as durable as an SQLite commit with the same
+``synchronous`` setting. `apply` puts the logged transactions into the database after the
+actions are carried out, off the path of the orders (one SQLite transaction for however
+many were logged). Opening the journal applies what a crash left in the redo log; a torn
+last line was never acted upon and is dropped. Reads in this process apply first; a
+read-only reader sees what is applied (milliseconds behind a running daemon).
+
 Completed orders leave the engine's memory but stay here (`find`, `sor-daemon orders`).
 A file that is not this journal (another SQLite database, a newer schema, garbage, a
 failed integrity check) is refused with `JournalError` and left as it is.
@@ -14,6 +23,8 @@ failed integrity check) is refused with `JournalError` and left as it is.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -77,6 +88,20 @@ UPSERT_CHILD = ("INSERT INTO children VALUES (" + ",".join("?" * 16) + ") "
                 + ", ".join(f"{c}=excluded.{c}" for c in _CHILD_UPDATED))
 
 
+UPSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)"
+REDO_SUFFIX = "-redo"
+REDO_TRUNCATE_BYTES = 1 << 20
+"""The redo log is emptied once everything in it is applied and it has grown past this."""
+APPLIED_KEY = "redo_applied"
+"""In ``state``: the number of the last redo transaction the database holds."""
+
+
+_APPLY = (("parents", UPSERT_PARENT), ("children", UPSERT_CHILD), ("fills", UPSERT_FILL),
+          ("seqs", "INSERT OR REPLACE INTO sessions VALUES (?,?)"),
+          ("outbox", "INSERT INTO outbox VALUES (?,?,?,?)"))
+"""A redo transaction's rows by key, and the statement that puts them in the database."""
+
+
 class JournalError(Exception):
     """The journal cannot be opened, read or written; the message says why."""
 
@@ -137,12 +162,65 @@ class Journal:
         except JournalError:
             self._db.close()
             raise
+        self._redo_path = Path(f"{self.path}{REDO_SUFFIX}")
+        self._fsync = synchronous.upper() in ("FULL", "EXTRA")
+        self._pending: list[dict[str, Any]] = []
+        """Transactions in the redo log, not yet in the database (oldest first)."""
+        self._redo: int | None = None
+        self._redo_size = 0
+        self._txn = self.load_state(APPLIED_KEY) or 0
+        self.unapplied = 0
+        """Read-only: transactions in the redo log the database does not hold yet."""
+        self.replayed = 0
+        """Transactions a crash left in the redo log, applied when this journal opened."""
+        if read_only:
+            self.unapplied = sum(1 for t in self._read_redo() if t["t"] > self._txn)
+        else:
+            self._replay()
+            try:
+                self._redo = os.open(self._redo_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                     0o644)
+            except OSError as exc:
+                self._db.close()
+                raise JournalError(f"journal {self._redo_path}: cannot open: {exc}") from exc
         self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
         self._last_outbox = self._db.execute(
             "SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
         self._sent_up_to = 0
         """Outbox rows up to this id have gone to quickfix: deleted by the next write."""
         self._session_seqs = self.session_seqs()
+
+    def _read_redo(self) -> list[dict[str, Any]]:
+        """The redo log's transactions; a torn last line (a crash mid-write: nothing was
+        done about it) is dropped. A bad line before the last is refused."""
+        try:
+            data = self._redo_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise JournalError(f"journal {self._redo_path}: cannot read: {exc}") from exc
+        lines = data.split(b"\n")
+        txns = []
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                txns.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                if number == len(lines):  # no newline after it: the torn end
+                    break
+                raise JournalError(
+                    f"journal {self._redo_path} line {number} is not a transaction; it is "
+                    "left as it is for inspection") from None
+        return txns
+
+    def _replay(self) -> None:
+        pending = [t for t in self._read_redo() if t["t"] > self._txn]
+        if pending:
+            self._pending = pending
+            self.apply()
+            self.replayed = len(pending)
+        self._redo_path.unlink(missing_ok=True)
 
     def _check(self) -> None:
         """Refuse anything but an intact journal of a schema this code knows."""
@@ -166,53 +244,94 @@ class Journal:
                                f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     def close(self) -> None:
-        self._db.close()
+        """Apply what is logged, then close; after a failure to apply, the redo log keeps
+        it for the next start."""
+        try:
+            if self._redo is not None:
+                self.apply()
+        finally:
+            if self._redo is not None:
+                os.close(self._redo)
+                self._redo = None
+            self._db.close()
 
     # ---------------------------------------------------------------- writes
 
     def write(self, parents: Iterable[ParentOrder], fills: Iterable[Fill] = (),
               seqs: dict[str, int] | None = None, outgoing: Iterable[Outgoing] = ()
               ) -> None:
-        """One transaction: each parent's row and its children's, new fills, the last
-        applied inbound sequence number of the sessions in ``seqs``, and the messages to
-        the OMS this change makes (kept until `sent`: a crash between this commit and
-        their send must not lose them; `unsent` gives them back)."""
+        """One transaction, logged (the database gets it at the next `apply`): each
+        parent's row and its children's, new fills, the last applied inbound sequence
+        number of the sessions in ``seqs``, and the messages to the OMS this change makes
+        (kept until `sent`: a crash between this write and their send must not lose them;
+        `unsent` gives them back)."""
+        if self._redo is None:
+            raise JournalError(f"journal {self.path} is closed or read-only")
+        parent_rows, child_rows = [], []
+        seq = self._seq
+        for parent in parents:
+            seq += 1
+            parent_rows.append(_parent_row(parent, seq))
+            child_rows += [_child_row(c) for c in parent.children.values()]
+        first = self._last_outbox + 1
+        outbox = [(first + i, session, msg_type, orjson.dumps(fields).decode())
+                  for i, (session, msg_type, fields) in enumerate(outgoing)]
+        txn = {"t": self._txn + 1, "sent": self._sent_up_to, "parents": parent_rows,
+               "children": child_rows,
+               "fills": [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills],
+               "seqs": list(seqs.items()) if seqs else [], "outbox": outbox}
+        line = orjson.dumps(txn, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            written = os.write(self._redo, line)
+            while written < len(line):
+                written += os.write(self._redo, line[written:])
+            if self._fsync:
+                os.fsync(self._redo)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # no torn line for the next one to follow
+                os.ftruncate(self._redo, self._redo_size)
+            raise JournalError(f"journal {self._redo_path}: write failed: {exc}") from exc
+        self._redo_size += len(line)
+        self._txn += 1
+        self._seq = seq
+        self._last_outbox += len(outbox)
+        self._sent_up_to = 0
+        self._pending.append(txn)
+        if seqs:
+            self._session_seqs.update(seqs)
+
+    def apply(self) -> None:
+        """Put the logged transactions into the database, in one SQLite transaction; the
+        redo log is emptied when it has grown large and holds nothing else."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
         db = self._db
         try:
             db.execute("BEGIN")
-            if self._sent_up_to:
-                db.execute("DELETE FROM outbox WHERE id <= ?", (self._sent_up_to,))
-                self._sent_up_to = 0
-            # One call per table: each call into sqlite hands the GIL to quickfix's
-            # threads and must win it back.
-            parent_rows, child_rows = [], []
-            for parent in parents:
-                self._seq += 1
-                parent_rows.append(_parent_row(parent, self._seq))
-                child_rows += [_child_row(c) for c in parent.children.values()]
-            if parent_rows:
-                db.executemany(UPSERT_PARENT, parent_rows)
-            if child_rows:
-                db.executemany(UPSERT_CHILD, child_rows)
-            fill_rows = [(f.child, f.exec_id, f.qty, str(f.price), f.at_ns) for f in fills]
-            if fill_rows:
-                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?)", fill_rows)
-            if seqs:
-                db.executemany("INSERT OR REPLACE INTO sessions VALUES (?,?)", seqs.items())
-            rows = [(session, msg_type, orjson.dumps(fields).decode())
-                    for session, msg_type, fields in outgoing]
-            if rows:
-                first = self._last_outbox + 1
-                db.executemany("INSERT INTO outbox VALUES (?,?,?,?)",
-                               [(first + i, *row) for i, row in enumerate(rows)])
-                self._last_outbox = first + len(rows) - 1
+            # One call per table: each call into sqlite hands the GIL to quickfix's threads
+            # and must win it back. Upserts in log order: the latest row wins.
+            for table, statement in _APPLY:
+                rows = [row for txn in pending for row in txn[table]]
+                if rows:
+                    db.executemany(statement, rows)
+            sent = max(txn["sent"] for txn in pending)
+            if sent:
+                db.execute("DELETE FROM outbox WHERE id <= ?", (sent,))
+            db.execute("INSERT OR REPLACE INTO state VALUES (?,?)",
+                       (APPLIED_KEY, orjson.dumps(pending[-1]["t"])))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            self._pending = pending + self._pending
             raise JournalError(f"journal {self.path}: write failed: {exc}") from exc
-        if seqs:
-            self._session_seqs.update(seqs)
+        if self._redo is not None and self._redo_size > REDO_TRUNCATE_BYTES:
+            try:
+                os.ftruncate(self._redo, 0)
+                self._redo_size = 0
+            except OSError as exc:
+                raise JournalError(f"journal {self._redo_path}: cannot empty: {exc}") from exc
 
     def sent(self) -> None:
         """The messages of the last write have been handed to quickfix (whose store keeps
@@ -221,11 +340,13 @@ class Journal:
 
     def unsent(self) -> list[Outgoing]:
         """Messages committed but maybe never sent (the daemon stopped in between)."""
+        self.apply()
         return [(session, msg_type, [(int(t), v) for t, v in orjson.loads(fields)])
                 for session, msg_type, fields in self._db.execute(
                     "SELECT session, msg_type, fields FROM outbox ORDER BY id")]
 
     def clear_unsent(self) -> None:
+        self.apply()
         self._db.execute("DELETE FROM outbox")
 
     def changed_seqs(self, seqs: dict[str, int]) -> dict[str, int]:
@@ -243,15 +364,18 @@ class Journal:
     # ----------------------------------------------------------------- reads
 
     def load_state(self, key: str) -> Any:
+        self.apply()
         row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return None if row is None else orjson.loads(row[0])
 
     def session_seqs(self) -> dict[str, int]:
+        self.apply()
         return dict(self._db.execute("SELECT session, last_seq FROM sessions"))
 
     def load(self, completed: int) -> list[ParentOrder]:
         """Every parent not done, then the last ``completed`` done ones (oldest first),
         each with its children and their applied ExecIDs."""
+        self.apply()
         rows = [*self._db.execute("SELECT * FROM parents WHERE done=0 ORDER BY rowid"),
                 *reversed(self._db.execute(
                     "SELECT * FROM parents WHERE done=1 ORDER BY rowid DESC LIMIT ?",
@@ -260,6 +384,7 @@ class Journal:
 
     def find(self, key: str) -> list[ParentOrder]:
         """Parents by OrderID (37), or by any ClOrdID (11) they have had."""
+        self.apply()
         rows = self._db.execute(
             "SELECT * FROM parents WHERE order_id=? OR cl_ord_id=? OR order_id IN "
             "(SELECT p.order_id FROM parents p, json_each(p.cl_ord_ids) j WHERE j.value=?) "
@@ -267,6 +392,7 @@ class Journal:
         return list(self._rebuild(rows))
 
     def fills(self, order_id: str) -> list[Fill]:
+        self.apply()
         return [Fill(child, exec_id, qty, Decimal(price), at_ns)
                 for child, exec_id, qty, price, at_ns in self._db.execute(
                     "SELECT f.* FROM fills f JOIN children c ON c.cl_ord_id = f.child "
@@ -274,6 +400,7 @@ class Journal:
 
     def totals(self) -> tuple[int, int]:
         """(parents, shares filled) over the whole journal."""
+        self.apply()
         parents = self._db.execute("SELECT count(*) FROM parents").fetchone()[0]
         shares = self._db.execute("SELECT coalesce(sum(qty), 0) FROM fills").fetchone()[0]
         return parents, shares

@@ -339,8 +339,10 @@ def adopt_numbering(session_id: fix.SessionID, raw: str) -> None:
 
 
 WireTap = Callable[[str, str, str, int], None]
-"""Sees a FIX message on the wire, on the loop: direction ("in"/"out"), session, the
-message text and the time (ns) it crossed."""
+"""Sees a FIX message on the wire: direction ("in"/"out"), session, the message text and
+the time (ns) it crossed. Called from whichever thread saw it (quickfix's, for what a
+session log sees), so it must be quick and thread-safe: queue the message and do the
+work later, on the loop and off the path of the orders (the daemon's audit trail)."""
 HEARTBEATS = frozenset({"0", "1"})
 """Heartbeats and test requests: never tapped."""
 UNTAPPED = HEARTBEATS | {"W", "X", "Y", "V"}
@@ -364,8 +366,8 @@ class _SessionLog(fix.Log):
         endpoint = self._tap_endpoint
         try:
             if endpoint is not None and field_text(text, 35) not in HEARTBEATS:
-                endpoint._post(endpoint._tap_message, direction, self._session,
-                               readable(text), time.time_ns())
+                endpoint._tap(direction, self._session, readable(text),  # type: ignore[misc]
+                              time.time_ns())
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
             endpoint.errors.add(exc)  # type: ignore[union-attr]
 
@@ -662,10 +664,6 @@ class FixEndpoint:
     def _unknown_session(self, raw: str) -> None:
         if self._logon_events is not None:
             self._logon_events.on_unknown_session(raw)
-
-    def _tap_message(self, direction: str, session: str, raw: str, now_ns: int) -> None:
-        if self._tap is not None:
-            self._tap(direction, session, raw, now_ns)
 
     def _session_reject(self, session: str, raw: str) -> None:
         if self._tap_app is not None:

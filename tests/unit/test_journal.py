@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from decimal import Decimal
 
 import pytest
 
+from sor_daemon import journal as journal_module
 from sor_daemon.domain import ExecType, OrdStatus
 from sor_daemon.engine import ChildFilled, SendChild
 from sor_daemon.journal import Fill, Journal, JournalError, describe_parent, open_read_only
@@ -135,4 +137,88 @@ def test_reports_stay_in_the_outbox_until_sent_and_the_next_write(tmp_path):
     assert journal.unsent() == [report], "deleted with the next write, not before"
     journal.write([], seqs={"OMS-1": 3})
     assert journal.unsent() == []
+    journal.close()
+
+
+def _filled_parent(engine, cl="P1"):
+    [send] = of(engine.new_order(S, new(cl=cl, qty="100"), 1), SendChild)
+    actions = engine.venue_execution("XNAS", venue_report(
+        send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="190.01",
+        exec_id=f"X-{cl}"), 2)
+    [filled] = of(actions, ChildFilled)
+    return engine.take_touched(), Fill(send.child.cl_ord_id, filled.exec_id, 100,
+                                       filled.price, 2)
+
+
+def _killed(journal):
+    """As SIGKILL leaves it: the redo log written, nothing applied, nothing closed."""
+    os.close(journal._redo)
+    journal._redo = None
+    journal._pending = []
+    journal._db.close()
+
+
+def test_a_write_is_in_the_redo_log_before_the_database_and_replayed_after_a_kill(tmp_path):
+    engine = make_engine()
+    parents, fill = _filled_parent(engine)
+    journal = Journal(tmp_path / "j.db")
+    journal.write(parents, [fill], {"OMS-1": 7}, [("OMS-1", "8", [(11, "P1")])])
+    reader = open_read_only(tmp_path / "j.db")
+    assert (reader.unapplied, reader.totals()) == (1, (0, 0)), "logged, not applied yet"
+    reader.close()
+    _killed(journal)
+
+    journal = Journal(tmp_path / "j.db")
+    assert journal.replayed == 1
+    assert journal.totals() == (1, 100)
+    assert journal.session_seqs() == {"OMS-1": 7}
+    assert journal.unsent() == [("OMS-1", "8", [(11, "P1")])]
+    assert not (tmp_path / "j.db-redo").read_bytes(), "applied: the log starts afresh"
+    journal.close()
+    journal = Journal(tmp_path / "j.db")
+    assert journal.replayed == 0 and journal.totals() == (1, 100)
+    journal.close()
+
+
+def test_a_torn_last_redo_line_is_dropped_and_what_came_before_is_kept(tmp_path):
+    engine = make_engine()
+    journal = Journal(tmp_path / "j.db")
+    for cl in ("P1", "P2"):
+        parents, fill = _filled_parent(engine, cl)
+        journal.write(parents, [fill])
+    _killed(journal)
+    redo = tmp_path / "j.db-redo"
+    redo.write_bytes(redo.read_bytes()[:-40])  # the second write cut short
+
+    journal = Journal(tmp_path / "j.db")
+    assert journal.replayed == 1
+    assert [p.cl_ord_id for p in journal.load(5)] == ["P1"]
+    journal.close()
+
+
+def test_a_redo_log_damaged_before_its_end_is_refused_and_left_alone(tmp_path):
+    engine = make_engine()
+    journal = Journal(tmp_path / "j.db")
+    for cl in ("P1", "P2"):
+        parents, fill = _filled_parent(engine, cl)
+        journal.write(parents, [fill])
+    _killed(journal)
+    redo = tmp_path / "j.db-redo"
+    damaged = b"garbage\n" + redo.read_bytes()
+    redo.write_bytes(damaged)
+    with pytest.raises(JournalError, match="line 1 is not a transaction"):
+        Journal(tmp_path / "j.db")
+    assert redo.read_bytes() == damaged
+
+
+def test_the_redo_log_is_emptied_once_applied_and_large(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal_module, "REDO_TRUNCATE_BYTES", 1000)
+    journal = Journal(tmp_path / "j.db")
+    redo = tmp_path / "j.db-redo"
+    for i in range(5):
+        parents, fill = _filled_parent(make_engine(), f"P{i}")
+        journal.write(parents, [fill])
+        journal.apply()
+        assert redo.stat().st_size < 2000
+    assert journal.totals()[1] == 500, "every fill applied before the log was emptied"
     journal.close()
