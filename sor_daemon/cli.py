@@ -332,7 +332,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         if args.soak is not None:
             result = run_soak(SoakOptions(seconds=args.soak, rate=args.rate,
-                                          max_orders=args.soak_orders))
+                                          max_orders=args.soak_orders,
+                                          journal=not args.no_journal))
             print(report.soak_text(result))
             chart = report.soak_chart(result, out / "soak.png")
         else:

@@ -194,6 +194,7 @@ class Daemon:
             completed_orders_kept=config.routing.completed_orders_kept,
             cancel_on_disconnect=frozenset(
                 s.name for s in [*config.venues, *config.brokers] if s.cancel_on_disconnect),
+            track_changes=self.journal is not None,
         )
         self.admin = AdminServer(config.admin.socket, self._admin)
         self.connectors = {

@@ -210,6 +210,7 @@ class Engine:
         cancel_children_on_halt: bool = True,
         completed_orders_kept: int = 10_000,
         cancel_on_disconnect: frozenset[str] = frozenset(),
+        track_changes: bool = False,
     ) -> None:
         """``venues``: their state (fees, latency, staleness), or just name -> kind;
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
@@ -218,7 +219,9 @@ class Engine:
         ``kill_switch``: halts and the breakers that engage them;
         ``completed_orders_kept``: how many retired parents are still known (see the
         module docstring); ``cancel_on_disconnect``: the sessions (venues, brokers) whose
-        counterparty cancels our working orders when the session drops."""
+        counterparty cancels our working orders when the session drops;
+        ``track_changes``: collect the parents each event changes, for `take_touched`
+        (a journal); off, nothing is collected (nothing would ever empty it)."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
@@ -252,8 +255,10 @@ class Engine:
         self._quoted: set[str] = set()
         """Symbols some lit venue has published a book for (market-data-loss breaker)."""
         self._cancel_on_disconnect = cancel_on_disconnect
+        self._track_changes = track_changes
         self.touched: dict[str, ParentOrder] = {}
-        """Parents changed since `take_touched` last emptied it (what the journal writes)."""
+        """Parents changed since `take_touched` last emptied it (what the journal writes);
+        only with ``track_changes``."""
         self.intake_closed: str | None = None
         """While set, new orders and replaces are refused with this text (shutdown)."""
 
@@ -966,7 +971,8 @@ class Engine:
         return actions + self._route(parent, now_ns)
 
     def _touch(self, parent: ParentOrder) -> None:
-        self.touched[parent.order_id] = parent
+        if self._track_changes:
+            self.touched[parent.order_id] = parent
 
     def _move(self, order: ParentOrder | ChildOrder, target: OrdStatus,
               actions: list[Action]) -> None:

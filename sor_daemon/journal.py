@@ -173,16 +173,18 @@ class Journal:
         """Read-only: transactions in the redo log the database does not hold yet."""
         self.replayed = 0
         """Transactions a crash left in the redo log, applied when this journal opened."""
-        if read_only:
-            self.unapplied = sum(1 for t in self._read_redo() if t["t"] > self._txn)
-        else:
-            self._replay()
-            try:
+        try:
+            if read_only:
+                self.unapplied = sum(1 for t in self._read_redo() if t["t"] > self._txn)
+            else:
+                self._replay()
                 self._redo = os.open(self._redo_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                                      0o644)
-            except OSError as exc:
-                self._db.close()
-                raise JournalError(f"journal {self._redo_path}: cannot open: {exc}") from exc
+        except (JournalError, OSError) as exc:
+            self._db.close()
+            if isinstance(exc, JournalError):
+                raise
+            raise JournalError(f"journal {self._redo_path}: cannot open: {exc}") from exc
         self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
         self._last_outbox = self._db.execute(
             "SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
@@ -191,27 +193,27 @@ class Journal:
         self._session_seqs = self.session_seqs()
 
     def _read_redo(self) -> list[dict[str, Any]]:
-        """The redo log's transactions; a torn last line (a crash mid-write: nothing was
-        done about it) is dropped. A bad line before the last is refused."""
+        """The redo log's transactions. A last line without its newline is torn (the
+        process died inside the write, which never returned: nothing was done about it)
+        and dropped; a whole line that is not a transaction refuses the journal."""
         try:
             data = self._redo_path.read_bytes()
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise JournalError(f"journal {self._redo_path}: cannot read: {exc}") from exc
-        lines = data.split(b"\n")
+        whole, _, _torn = data.rpartition(b"\n")
         txns = []
-        for number, line in enumerate(lines, 1):
-            if not line:
-                continue
+        for number, line in enumerate(whole.split(b"\n") if whole else [], 1):
             try:
-                txns.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                if number == len(lines):  # no newline after it: the torn end
-                    break
+                txn = orjson.loads(line)
+                if not isinstance(txn, dict) or not isinstance(txn.get("t"), int):
+                    raise ValueError
+            except ValueError:  # orjson.JSONDecodeError is one
                 raise JournalError(
                     f"journal {self._redo_path} line {number} is not a transaction; it is "
                     "left as it is for inspection") from None
+            txns.append(txn)
         return txns
 
     def _replay(self) -> None:

@@ -70,6 +70,11 @@ def subtract(after: Buckets, before: Buckets) -> Buckets:
     return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
 
 
+def add(one: Buckets, other: Buckets) -> Buckets:
+    """The observations of both."""
+    return {bound: one.get(bound, 0.0) + other.get(bound, 0.0) for bound in {*one, *other}}
+
+
 def _status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{key}:"):

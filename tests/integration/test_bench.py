@@ -36,6 +36,7 @@ def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
     parents = options.rounds * (2 * options.orders + options.throughput_orders)
     assert result["decision_us"]["count"] == parents
     assert 0 < result["decision_us"]["p50"] <= result["decision_us"]["p99"]
+    assert result["decision_pingpong_us"]["count"] == options.rounds * options.orders
     assert result["memory"]["daemon_peak_rss_mb"] > 0
     assert set(result["met"]) == set(result["targets"])
     saved = json.loads(write_json(result, tmp_path).read_text())

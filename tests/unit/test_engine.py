@@ -497,3 +497,14 @@ def test_monitor_events_for_fills_child_and_parent_ends():
     assert done.parent.status is OrdStatus.FILLED and done.parent.cum_qty == 100
     # A parent refused at intake never existed: no end event for it.
     assert not of(engine.new_order(S, new(cl="P9", symbol="NOPE"), 4), ParentEnded)
+
+
+def test_changed_parents_are_collected_only_for_a_journal():
+    """Nothing would empty the collection without one: every parent would stay in memory."""
+    quiet = make_engine()
+    quiet.new_order(S, new(), 1)
+    assert quiet.take_touched() == []
+    journaled = make_engine(track_changes=True)
+    journaled.new_order(S, new(), 1)
+    assert [p.cl_ord_id for p in journaled.take_touched()] == ["P1"]
+    assert journaled.take_touched() == []

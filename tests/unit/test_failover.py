@@ -127,7 +127,7 @@ def test_a_fill_after_an_assumed_cancel_on_disconnect_is_flagged_not_applied_twi
 
 def test_a_restart_takes_orders_back_from_the_journal_and_asks_about_their_children(
         tmp_path):
-    engine = make_engine()
+    engine = make_engine(track_changes=True)
     send = resting(engine)
     fill = venue_report(send, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=100,
                         last_qty=100, last_px="189.99", exec_id="F1")

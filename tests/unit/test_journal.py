@@ -17,7 +17,7 @@ from tests.unit.test_engine import S, make_engine, new, of, venue_report
 
 
 def test_parents_children_and_fills_survive_a_reopen(tmp_path):
-    engine = make_engine()
+    engine = make_engine(track_changes=True)
     [send] = of(engine.new_order(S, new(qty="100"), 1), SendChild)
     actions = engine.venue_execution("XNAS", venue_report(
         send, ExecType.TRADE, OrdStatus.FILLED, cum=100, last_qty=100, last_px="190.01",
@@ -46,7 +46,7 @@ def test_parents_children_and_fills_survive_a_reopen(tmp_path):
 
 
 def test_a_cancel_request_id_finds_the_parent_and_pending_state_is_kept(tmp_path):
-    engine = make_engine()
+    engine = make_engine(track_changes=True)
     [send] = of(engine.new_order(S, new(qty="300", price="189.99", tif="0"), 1), SendChild)
     engine.venue_execution("XNAS", venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
     engine.cancel_order(S, CancelFields("P1-C", "P1"), 3)
@@ -106,7 +106,7 @@ def test_a_newer_schema_is_refused(tmp_path):
 def test_a_corrupt_journal_is_refused(tmp_path):
     path = tmp_path / "j.db"
     journal = Journal(path)
-    engine = make_engine()
+    engine = make_engine(track_changes=True)
     for i in range(200):
         engine.new_order(S, new(cl=f"P{i}", qty="100"), i)
     journal.write(engine.take_touched())
@@ -159,7 +159,7 @@ def _killed(journal):
 
 
 def test_a_write_is_in_the_redo_log_before_the_database_and_replayed_after_a_kill(tmp_path):
-    engine = make_engine()
+    engine = make_engine(track_changes=True)
     parents, fill = _filled_parent(engine)
     journal = Journal(tmp_path / "j.db")
     journal.write(parents, [fill], {"OMS-1": 7}, [("OMS-1", "8", [(11, "P1")])])
@@ -180,14 +180,19 @@ def test_a_write_is_in_the_redo_log_before_the_database_and_replayed_after_a_kil
     journal.close()
 
 
-def test_a_torn_last_redo_line_is_dropped_and_what_came_before_is_kept(tmp_path):
-    engine = make_engine()
+def _two_writes_then_killed(tmp_path):
+    """P1 then P2 written to the redo log, neither applied; the log's path."""
+    engine = make_engine(track_changes=True)
     journal = Journal(tmp_path / "j.db")
     for cl in ("P1", "P2"):
         parents, fill = _filled_parent(engine, cl)
         journal.write(parents, [fill])
     _killed(journal)
-    redo = tmp_path / "j.db-redo"
+    return tmp_path / "j.db-redo"
+
+
+def test_a_torn_last_redo_line_is_dropped_and_what_came_before_is_kept(tmp_path):
+    redo = _two_writes_then_killed(tmp_path)
     redo.write_bytes(redo.read_bytes()[:-40])  # the second write cut short
 
     journal = Journal(tmp_path / "j.db")
@@ -197,13 +202,7 @@ def test_a_torn_last_redo_line_is_dropped_and_what_came_before_is_kept(tmp_path)
 
 
 def test_a_redo_log_damaged_before_its_end_is_refused_and_left_alone(tmp_path):
-    engine = make_engine()
-    journal = Journal(tmp_path / "j.db")
-    for cl in ("P1", "P2"):
-        parents, fill = _filled_parent(engine, cl)
-        journal.write(parents, [fill])
-    _killed(journal)
-    redo = tmp_path / "j.db-redo"
+    redo = _two_writes_then_killed(tmp_path)
     damaged = b"garbage\n" + redo.read_bytes()
     redo.write_bytes(damaged)
     with pytest.raises(JournalError, match="line 1 is not a transaction"):
@@ -216,7 +215,7 @@ def test_the_redo_log_is_emptied_once_applied_and_large(tmp_path, monkeypatch):
     journal = Journal(tmp_path / "j.db")
     redo = tmp_path / "j.db-redo"
     for i in range(5):
-        parents, fill = _filled_parent(make_engine(), f"P{i}")
+        parents, fill = _filled_parent(make_engine(track_changes=True), f"P{i}")
         journal.write(parents, [fill])
         journal.apply()
         assert redo.stat().st_size < 2000
