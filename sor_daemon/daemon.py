@@ -326,11 +326,12 @@ class Daemon:
         if self._records is not None:
             self._records.close()
             self._records = None
+        if self.journal is not None:
+            self._flush()  # before the audit trail closes: its actions may be audited
         if self.audit is not None:
             self._write_wire()
             self._audited(self.audit.close)
         if self.journal is not None:
-            self._flush()
             self._save_routing_state()
             self.journal.close()
             self._stopped_journal = True
