@@ -141,16 +141,32 @@ async def run_flow(client: OmsClient, config: SorConfig, market: MarketConfig, c
         if i % 10 == 9 and resting:
             await _amend(client, rng, resting.pop(rng.randrange(len(resting))), config, market,
                          summary)
-    # Whatever still works at the end is cancelled, as a desk would at the close.
     await client.wait_for(lambda: all(o.status is not OrdStatus.PENDING_NEW
                                       for o in summary.orders), 10)
-    for order in summary.orders:
-        if not order.is_terminal and order.status not in (OrdStatus.PENDING_CANCEL,
-                                                          OrdStatus.PENDING_REPLACE):
-            client.cancel(order)
-            summary.cancels += 1
-    await client.wait_for(lambda: all(o.is_terminal for o in summary.orders), 20)
+    await _cancel_what_works(client, summary)
     return summary
+
+
+PENDING = frozenset({OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE})
+
+
+async def _cancel_what_works(client: OmsClient, summary: Summary, timeout: float = 20.0) -> None:
+    """Whatever still works at the end is cancelled, as a desk would at the close: once
+    each, as soon as it is not waiting for an answer (an order being replaced is cancelled
+    when the replace is done)."""
+    asked: set[str] = set()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        for order in summary.orders:
+            if (not order.is_terminal and order.status not in PENDING
+                    and order.cl_ord_id not in asked):
+                asked.add(order.cl_ord_id)
+                client.cancel(order)
+                summary.cancels += 1
+        left = deadline - asyncio.get_running_loop().time()
+        if await client.wait_for(lambda: all(o.is_terminal for o in summary.orders),
+                                 min(0.2, max(left, 0))) or left <= 0:
+            return
 
 
 async def _amend(client: OmsClient, rng: random.Random, order: OmsOrder, config: SorConfig,
