@@ -333,7 +333,11 @@ class Daemon:
             self._audited(self.audit.close)
         if self.journal is not None:
             self._save_routing_state()
-            self.journal.close()
+            try:
+                self.journal.close()
+            except JournalError as exc:  # its redo log keeps it: the next start applies it
+                ANOMALIES.labels("journal_write_failed").inc()
+                self.log.error("journal_close_failed", error=str(exc))
             self._stopped_journal = True
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

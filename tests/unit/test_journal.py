@@ -221,3 +221,18 @@ def test_the_redo_log_is_emptied_once_applied_and_large(tmp_path, monkeypatch):
         assert redo.stat().st_size < 2000
     assert journal.totals()[1] == 500, "every fill applied before the log was emptied"
     journal.close()
+
+
+def test_a_failed_apply_keeps_the_transactions_in_the_redo_log_for_the_next_start(
+        tmp_path, monkeypatch):
+    parents, fill = _filled_parent(make_engine(track_changes=True))
+    journal = Journal(tmp_path / "j.db")
+    journal.write(parents, [fill])
+    with monkeypatch.context() as patched:
+        patched.setattr(journal_module, "_APPLY",
+                        (("parents", "INSERT INTO nowhere VALUES (?)"),))
+        with pytest.raises(JournalError, match="write failed"):
+            journal.close()
+    journal = Journal(tmp_path / "j.db")
+    assert journal.replayed == 1 and journal.totals() == (1, 100)
+    journal.close()
