@@ -164,10 +164,10 @@ class Daemon:
         audit = config.audit
         self.audit = (AuditTrail(Path(audit.path), audit.durability, audit.max_mb * MiB,
                                  audit.keep) if audit.path else None)
-        self._wire: deque[tuple[str, str, str, str, int]] = deque()
-        """FIX messages the taps saw (from quickfix's threads too), not yet in the audit
-        trail: written by `_write_wire` once the turn's messages are sent, or, with
-        fsync durability, before anything is done about them."""
+        self._wire: deque[tuple[str, str, str, int]] = deque()
+        """FIX messages the taps saw (from quickfix's threads too: direction, counterparty,
+        text, time), not yet in the audit trail: written by `_write_wire` once the turn's
+        messages are sent, or, with fsync durability, before anything is done about them."""
         self._wire_first = audit.durability == "fsync"
         self.gateway = OmsGateway(config.oms, self, log_dir,
                                   oms_credentials(config) if credentials is None
@@ -653,20 +653,19 @@ class Daemon:
     # ----------------------------------------------------------------- audit
 
     def _tap_oms(self, direction: str, session: str, raw: str, now_ns: int) -> None:
-        self._wire.append((direction, "", session, raw, now_ns))  # any thread: queued only
+        # Any thread: queued only.
+        self._wire.append((direction, self.gateway.counterparties.get(session, session), raw,
+                           now_ns))
 
     def _tap_venue(self, venue: str, direction: str, session: str, raw: str,
                    now_ns: int) -> None:
-        self._wire.append((direction, venue, session, raw, now_ns))
+        self._wire.append((direction, venue, raw, now_ns))
 
     def _write_wire(self) -> None:
         """The queued FIX messages into the audit trail, in the order they were seen."""
         wire, audit = self._wire, self.audit
         while wire and audit is not None:
-            direction, venue, session, raw, now_ns = wire.popleft()
-            self._audited(audit.message, direction,
-                          venue or self.gateway.counterparties.get(session, session), raw,
-                          now_ns)
+            self._audited(audit.message, *wire.popleft())
 
     def _audit_event(self, kind: str, at_ns: int | None = None, **fields: Any) -> None:
         """``at_ns``: when it happened, if not now."""

@@ -342,9 +342,8 @@ class Journal:
 
     def unsent(self) -> list[Outgoing]:
         """Messages committed but maybe never sent (the daemon stopped in between)."""
-        self.apply()
         return [(session, msg_type, [(int(t), v) for t, v in orjson.loads(fields)])
-                for session, msg_type, fields in self._db.execute(
+                for session, msg_type, fields in self._query(
                     "SELECT session, msg_type, fields FROM outbox ORDER BY id")]
 
     def clear_unsent(self) -> None:
@@ -365,56 +364,55 @@ class Journal:
 
     # ----------------------------------------------------------------- reads
 
-    def load_state(self, key: str) -> Any:
+    def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """Every read goes through here: what is logged is applied first."""
         self.apply()
-        row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return self._db.execute(sql, parameters)
+
+    def load_state(self, key: str) -> Any:
+        row = self._query("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return None if row is None else orjson.loads(row[0])
 
     def session_seqs(self) -> dict[str, int]:
-        self.apply()
-        return dict(self._db.execute("SELECT session, last_seq FROM sessions"))
+        return dict(self._query("SELECT session, last_seq FROM sessions"))
 
     def load(self, completed: int) -> list[ParentOrder]:
         """Every parent not done, then the last ``completed`` done ones (oldest first),
         each with its children and their applied ExecIDs."""
-        self.apply()
-        rows = [*self._db.execute("SELECT * FROM parents WHERE done=0 ORDER BY rowid"),
-                *reversed(self._db.execute(
+        rows = [*self._query("SELECT * FROM parents WHERE done=0 ORDER BY rowid"),
+                *reversed(self._query(
                     "SELECT * FROM parents WHERE done=1 ORDER BY rowid DESC LIMIT ?",
                     (completed,)).fetchall())]
         return list(self._rebuild(rows))
 
     def find(self, key: str) -> list[ParentOrder]:
         """Parents by OrderID (37), or by any ClOrdID (11) they have had."""
-        self.apply()
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT * FROM parents WHERE order_id=? OR cl_ord_id=? OR order_id IN "
             "(SELECT p.order_id FROM parents p, json_each(p.cl_ord_ids) j WHERE j.value=?) "
             "ORDER BY seq", (key, key, key)).fetchall()
         return list(self._rebuild(rows))
 
     def fills(self, order_id: str) -> list[Fill]:
-        self.apply()
         return [Fill(child, exec_id, qty, Decimal(price), at_ns)
-                for child, exec_id, qty, price, at_ns in self._db.execute(
+                for child, exec_id, qty, price, at_ns in self._query(
                     "SELECT f.* FROM fills f JOIN children c ON c.cl_ord_id = f.child "
                     "WHERE c.order_id=? ORDER BY f.at_ns", (order_id,))]
 
     def totals(self) -> tuple[int, int]:
         """(parents, shares filled) over the whole journal."""
-        self.apply()
-        parents = self._db.execute("SELECT count(*) FROM parents").fetchone()[0]
-        shares = self._db.execute("SELECT coalesce(sum(qty), 0) FROM fills").fetchone()[0]
+        parents = self._query("SELECT count(*) FROM parents").fetchone()[0]
+        shares = self._query("SELECT coalesce(sum(qty), 0) FROM fills").fetchone()[0]
         return parents, shares
 
     def _rebuild(self, rows: list[tuple[Any, ...]]) -> Iterator[ParentOrder]:
         for row in rows:
             parent = _parent_of(row)
-            for child_row in self._db.execute(
+            for child_row in self._query(
                     "SELECT * FROM children WHERE order_id=? ORDER BY sent_ns, cl_ord_id",
                     (parent.order_id,)):
                 child = _child_of(child_row, parent)
-                child.exec_ids.update(e for (e,) in self._db.execute(
+                child.exec_ids.update(e for (e,) in self._query(
                     "SELECT exec_id FROM fills WHERE child=?", (child.cl_ord_id,)))
                 parent.children[child.cl_ord_id] = child
             yield parent

@@ -10,6 +10,11 @@ MEASURES = (("pingpong_ack", "ack, ping-pong"), ("pingpong_fill", "fill, ping-po
 QS = ("p50", "p99", "p99.9")
 
 
+def _decision_line(label: str, decision: dict[str, float]) -> str:
+    return (f"  {label} p50 {decision['p50']:.1f} us, p99 {decision['p99']:.1f} us over "
+            f"{decision['count']:,.0f}")
+
+
 def bench_text(result: dict[str, Any]) -> str:
     paths, ratios, targets, met = (result[k] for k in ("paths", "ratios", "targets", "met"))
     base, daemon = paths["baseline"], paths["daemon"]
@@ -38,13 +43,10 @@ def bench_text(result: dict[str, Any]) -> str:
         f"{daemon['half_load_rate']:,.0f}/s",
         "daemon decision latency (parent received -> first child handed to quickfix, its "
         "histogram):",
-        f"  ping-pong (the decision and its journal write) p50 "
-        f"{result['decision_pingpong_us']['p50']:.1f} us, p99 "
-        f"{result['decision_pingpong_us']['p99']:.1f} us over "
-        f"{result['decision_pingpong_us']['count']:,.0f}",
-        f"  every phase (under load: the orders ahead of it in the loop too) p50 "
-        f"{result['decision_us']['p50']:.1f} us, p99 {result['decision_us']['p99']:.1f} us "
-        f"over {result['decision_us']['count']:,.0f}",
+        _decision_line("ping-pong (the decision and its journal write)",
+                       result["decision_pingpong_us"]),
+        _decision_line("every phase (under load: the orders ahead of it in the loop too)",
+                       result["decision_us"]),
         "peak RSS: " + ", ".join(f"{k.removesuffix('_peak_rss_mb')} {v:.0f} MB"
                                  for k, v in result["memory"].items()),
         f"orders not filled: baseline {base['failed']}, daemon {daemon['failed']}",

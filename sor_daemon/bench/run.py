@@ -130,6 +130,10 @@ class Processes:
         with urllib.request.urlopen(url, timeout=5) as reply:
             return reply.read().decode()
 
+    def decisions(self) -> Buckets:
+        """The daemon's decision-latency histogram as scraped now (cumulative buckets)."""
+        return histogram_buckets(self.metrics(), DECISION_HISTOGRAM)
+
     def daemon_log_tail(self, lines: int = 20) -> str:
         path = self.directory / "daemon.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -226,16 +230,16 @@ def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
     with processes(options.journal) as procs, driving(procs) as driver:
         for path in PATHS:
             driver.run(path, options.warmup, window=options.window)
-        before = histogram_buckets(procs.metrics(), DECISION_HISTOGRAM)
+        before = procs.decisions()
         pingpong_decision: Buckets = {}
         for r in range(options.rounds):
             order = PATHS if r % 2 == 0 else PATHS[::-1]
             for path in order:
-                start = histogram_buckets(procs.metrics(), DECISION_HISTOGRAM)
+                start = procs.decisions() if path == "daemon" else {}
                 pooled[path].pingpong.append(driver.run(path, options.orders))
                 if path == "daemon":
-                    pingpong_decision = add(pingpong_decision, subtract(
-                        histogram_buckets(procs.metrics(), DECISION_HISTOGRAM), start))
+                    pingpong_decision = add(pingpong_decision,
+                                            subtract(procs.decisions(), start))
             for path in order:
                 pooled[path].throughput.append(
                     driver.run(path, options.throughput_orders, window=options.window))
@@ -246,7 +250,7 @@ def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
                     path, options.orders, window=10 * options.window, rate=rate))
             say(f"round {r + 1}/{options.rounds}: " + ", ".join(
                 f"{p} {_rate(pooled[p].throughput[-1]):,.0f} orders/s" for p in PATHS))
-        decision = subtract(histogram_buckets(procs.metrics(), DECISION_HISTOGRAM), before)
+        decision = subtract(procs.decisions(), before)
         memory = {"daemon_peak_rss_mb": peak_rss_mb(procs.daemon.pid),
                   "echo_peak_rss_mb": peak_rss_mb(procs.echo.pid),
                   "oms_peak_rss_mb": peak_rss_mb()}

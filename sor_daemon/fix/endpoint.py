@@ -353,23 +353,26 @@ UNTAPPED = HEARTBEATS | {"W", "X", "Y", "V"}
 class _SessionLog(fix.Log):
     """A session's quickfix log: to quickfix's file log when there is one, and, with a
     wire tap, every message the session reads or writes (garbage included, heartbeats and
-    test requests excepted) handed to the loop."""
+    test requests excepted) handed to the tap, on quickfix's thread."""
 
     def __init__(self, file_log: fix.Log | None, endpoint: FixEndpoint | None = None,
                  session: str = "") -> None:
         super().__init__()
         self._file = file_log
-        self._tap_endpoint = endpoint if endpoint is not None and endpoint._tap else None
+        self._wire_tap = endpoint._tap if endpoint is not None else None
+        self._errors = endpoint.errors if endpoint is not None else None
         self._session = session
 
     def _tap(self, direction: str, text: str) -> None:
-        endpoint = self._tap_endpoint
+        tap = self._wire_tap
+        if tap is None:
+            return
         try:
-            if endpoint is not None and field_text(text, 35) not in HEARTBEATS:
-                endpoint._tap(direction, self._session, readable(text),  # type: ignore[misc]
-                              time.time_ns())
+            if field_text(text, 35) not in HEARTBEATS:
+                tap(direction, self._session, readable(text), time.time_ns())
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
-            endpoint.errors.add(exc)  # type: ignore[union-attr]
+            if self._errors is not None:
+                self._errors.add(exc)
 
     def clear(self):
         if self._file is not None:
