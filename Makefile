@@ -44,7 +44,7 @@ prometheus:
 chaos: $(STAMP)  # kill the daemon / the venues / the OMS link mid-flow, TRIALS times
 	$(BIN)/sor-daemon chaos --trials $(or $(TRIALS),30)
 
-bench: $(STAMP)  # the daemon against a bare quickfix echo: var/bench/bench.{json,png}
+bench: $(STAMP)  # the daemon against a bare quickfix echo and relay floors: var/bench/bench.{json,png}
 	$(BIN)/sor-daemon bench
 
 bench-soak: $(STAMP)  # a fixed rate for 3 minutes: latency and memory over time

@@ -143,8 +143,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench", help="latency and throughput against a bare quickfix echo",
-        description="Start a bare quickfix echo and the daemon (with the echo as its one "
-                    "venue) on loopback, and time both paths from one OMS, alternating: "
+        description="Start a bare quickfix echo, the daemon (with the echo as its one "
+                    "venue) and two relays with no logic on the daemon's route (the "
+                    "floors) on loopback, and time every path from one OMS, in turn: "
                     "ack and fill round trips in ping-pong and at half load, throughput, "
                     "the daemon's decision latency and peak RSS, with the ratios daemon / "
                     "baseline. Writes bench.json and bench.png. With --soak: the daemon "

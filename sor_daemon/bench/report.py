@@ -20,7 +20,7 @@ def bench_text(result: dict[str, Any]) -> str:
     base, daemon = paths["baseline"], paths["daemon"]
     options = result["options"]
     lines = [
-        f"sor-daemon bench: {options['rounds']} rounds, baseline and daemon alternating; "
+        f"sor-daemon bench: {options['rounds']} rounds, every path in turn; "
         f"{options['orders']} orders per round and path in ping-pong and at 50% load, "
         f"{options['throughput_orders']} with {options['window']} in flight for throughput",
         "",
@@ -49,7 +49,9 @@ def bench_text(result: dict[str, Any]) -> str:
                        result["decision_us"]),
         "peak RSS: " + ", ".join(f"{k.removesuffix('_peak_rss_mb')} {v:.0f} MB"
                                  for k, v in result["memory"].items()),
-        f"orders not filled: baseline {base['failed']}, daemon {daemon['failed']}",
+        "orders not filled: " + ", ".join(f"{name} {path['failed']}"
+                                          for name, path in paths.items()),
+        *_floor_lines(result),
         "",
         "targets:",
         f"  ack p50 ratio <= {targets['ack_p50']}: {ratios['pingpong_ack_p50']:.2f} "
@@ -62,6 +64,32 @@ def bench_text(result: dict[str, Any]) -> str:
         f"{result['decision_pingpong_us']['p50']:.1f} us {_verdict(met['decision_p50_us'])}",
     ]
     return "\n".join(lines)
+
+
+FLOOR_LABELS = {"relay_thread": "relay on quickfix's thread",
+                "relay_loop": "relay through an event loop"}
+
+
+def _floor_lines(result: dict[str, Any]) -> list[str]:
+    """The floors: two hops through a relay with no logic, beside the baseline and the
+    daemon."""
+    floors = result.get("floors") or {}
+    if not floors:
+        return []
+    lines = ["", "floors: the daemon's route through a relay with no logic (one parse, one "
+                 "message built, one send per message)",
+             f"{'':<32}{'ack p50/p99 us':>16}{'tput/s':>9}{'x baseline ack p50/tput':>26}"
+             f"{'daemon x floor ack p50/tput':>30}"]
+    for name, ratios in floors.items():
+        path = result["paths"][name]
+        over, daemon = ratios["over_baseline"], ratios["daemon_over_floor"]
+        lines.append(
+            f"{FLOOR_LABELS.get(name, name):<32}"
+            f"{path['pingpong_ack_us']['p50']:>8.0f}/{path['pingpong_ack_us']['p99']:<7.0f}"
+            f"{path['throughput_orders_per_s']:>9,.0f}"
+            f"{over['pingpong_ack_p50']:>18.2f} / {over['throughput']:<5.3f}"
+            f"{daemon['pingpong_ack_p50']:>22.2f} / {daemon['throughput']:<5.3f}")
+    return lines
 
 
 def soak_text(result: dict[str, Any]) -> str:
@@ -84,6 +112,10 @@ def soak_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PATH_COLORS = {"baseline": "#4c72b0", "relay_thread": "#55a868", "relay_loop": "#8c8c8c",
+               "daemon": "#dd8452"}
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
@@ -98,16 +130,18 @@ def _pyplot() -> Any:
 
 
 def bench_chart(result: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: p50/p99/p99.9 of each round trip, baseline beside daemon, log scale."""
+    """Grouped bars: p50/p99/p99.9 of each round trip, every path side by side, log
+    scale."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 5))
-    width = 0.13
+    names = list(result["paths"])
+    width = 0.8 / (len(names) * len(QS))
     for m, (key, _) in enumerate(MEASURES):
-        for p, path_name in enumerate(("baseline", "daemon")):
+        for p, path_name in enumerate(names):
             for qi, q in enumerate(QS):
-                x = m + (p * 3 + qi - 2.5) * width
+                x = m + (p * len(QS) + qi - (len(names) * len(QS) - 1) / 2) * width
                 value = result["paths"][path_name][f"{key}_us"][q]
-                ax.bar(x, value, width, color=("#4c72b0", "#dd8452")[p],
+                ax.bar(x, value, width, color=PATH_COLORS.get(path_name, "#8172b3"),
                        alpha=(1.0, 0.7, 0.45)[qi],
                        label=f"{path_name} {q}" if m == 0 else None)
     ax.set_xticks(range(len(MEASURES)), [label for _, label in MEASURES])
@@ -116,7 +150,7 @@ def bench_chart(result: dict[str, Any], path: Path) -> Path:
     ratios = result["ratios"]
     ax.set_title(f"sor-daemon vs a bare quickfix echo: ack p50 x{ratios['pingpong_ack_p50']:.2f}"
                  f", throughput x{ratios['throughput']:.3f}")
-    ax.legend(ncols=2, fontsize=8)
+    ax.legend(ncols=len(names), fontsize=7)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

@@ -1,12 +1,14 @@
 """`sor-daemon bench`: both paths on this machine, in one run, alternating.
 
-Three processes besides this one (the OMS): the echo (`sor_daemon.bench.echo`) and the
-daemon as `sor-daemon run` starts it, with a config written here (one lit venue: the
-echo; limits that let a benchmark through; everything else as shipped: JSON logs at
-info, the audit trail in batch mode, metrics). The baseline is this OMS -> echo; the
-daemon path is this OMS -> daemon -> echo -> daemon -> this OMS. Each round runs every
-measurement on both paths, the order of the two swapped every round, so drift of the
-machine falls on both.
+Besides this one (the OMS), three processes: the echo (`sor_daemon.bench.echo`), the
+relays (`sor_daemon.bench.relay`) and the daemon as `sor-daemon run` starts it, with a
+config written here (one lit venue: the echo; limits that let a benchmark through;
+everything else as shipped: JSON logs at info, the audit trail in batch mode, metrics).
+The baseline is this OMS -> echo; the daemon path is this OMS -> daemon -> echo -> daemon
+-> this OMS; the two relay paths take the daemon's route through a relay with no logic,
+on quickfix's thread or through an event loop: the floors under the daemon. Each round
+runs every measurement on every path, their order rotated every round, so drift of the
+machine falls on all.
 
 Measurements (per path): ping-pong (one order in flight) ack and fill round trips;
 throughput with ``window`` orders in flight; latency at half of that round's throughput;
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sor_daemon.bench.driver import BenchDriver, Sample
+from sor_daemon.bench.relay import ON_LOOP, ON_THREAD, RELAYS
 from sor_daemon.bench.stats import (
     Buckets,
     add,
@@ -46,7 +49,10 @@ from sor_daemon.bench.stats import (
     summary_us,
 )
 
-PATHS = ("baseline", "daemon")
+PATHS = ("baseline", "relay_thread", "relay_loop", "daemon")
+FLOORS = ("relay_thread", "relay_loop")
+"""Paths through a relay with no logic (`sor_daemon.bench.relay`): what two FIX hops
+cost in Python on quickfix's thread, and through an event loop as in the daemon."""
 DECISION_HISTOGRAM = "sor_routing_decision_seconds"
 TARGETS = {"ack_p50": 2.2, "ack_p99": 2.5, "throughput": 0.33, "decision_p50_us": 25.0}
 """Daemon/baseline ratios (throughput: at least; latency: at most) and the decision
@@ -124,6 +130,16 @@ class Processes:
     oms_port: int
     echo_port: int
     metrics_port: int
+    relay: subprocess.Popen[bytes] | None = None
+    relay_port: int = 0
+
+    def targets(self) -> dict[str, tuple[str, int]]:
+        """The OMS's sessions by path: (TargetCompID, port)."""
+        targets = {"baseline": ("ECHO", self.echo_port), "daemon": ("SOR", self.oms_port)}
+        if self.relay is not None:
+            targets |= {"relay_thread": (ON_THREAD, self.relay_port),
+                        "relay_loop": (ON_LOOP, self.relay_port)}
+        return targets
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -150,42 +166,55 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
     return process.returncode
 
 
+def _spawn(directory: Path, name: str, module: str, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m module args``, once it has printed "ready" (its stderr in
+    ``directory/name.log``)."""
+    log_path = directory / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", module, *args],
+                                   stdout=subprocess.PIPE, stderr=log)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        _stop(process)
+        raise RuntimeError(f"the {name} did not start: {log_path.read_text()}")
+    return process
+
+
 @contextlib.contextmanager
-def processes(journal: bool = True) -> Iterator[Processes]:
-    """The echo and the daemon on free loopback ports, stopped (bounded) on exit."""
-    with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp:
+def processes(journal: bool = True, floors: bool = False) -> Iterator[Processes]:
+    """The echo, the daemon and, with ``floors``, the relays, on free loopback ports,
+    stopped (bounded) on exit."""
+    with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp, \
+            contextlib.ExitStack() as running:
         directory = Path(tmp)
         echo_port, oms_port, metrics_port = free_port(), free_port(), free_port()
-        with (directory / "echo.log").open("wb") as log:
-            echo = subprocess.Popen(
-                [sys.executable, "-m", "sor_daemon.bench.echo", "--port", str(echo_port),
-                 "--session", "ECHO:BENCH", "--session", "ECHO:SOR"],
-                stdout=subprocess.PIPE, stderr=log)
+        echo = _spawn(directory, "echo", "sor_daemon.bench.echo", "--port", str(echo_port),
+                      *(f"--session=ECHO:{peer}" for peer in ("BENCH", "SOR", *RELAYS)))
+        running.callback(_stop, echo)
+        relay, relay_port = None, 0
+        if floors:
+            relay_port = free_port()
+            relay = _spawn(directory, "relay", "sor_daemon.bench.relay",
+                           "--port", str(relay_port), "--echo-port", str(echo_port))
+            running.callback(_stop, relay)
+        config = directory / "sor.toml"
+        config.write_text(daemon_config(directory, oms_port, metrics_port, echo_port,
+                                        journal))
+        with (directory / "daemon.log").open("wb") as log:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "sor_daemon", "run", "--config", str(config)],
+                stdout=log, stderr=log)
         try:
-            assert echo.stdout is not None
-            if echo.stdout.readline().strip() != b"ready":
-                log = (directory / "echo.log").read_text()
-                raise RuntimeError(f"the echo did not start: {log}")
-            config = directory / "sor.toml"
-            config.write_text(daemon_config(directory, oms_port, metrics_port, echo_port,
-                                            journal))
-            with (directory / "daemon.log").open("wb") as log:
-                daemon = subprocess.Popen(
-                    [sys.executable, "-m", "sor_daemon", "run", "--config", str(config)],
-                    stdout=log, stderr=log)
-            try:
-                yield Processes(directory, echo, daemon, oms_port, echo_port, metrics_port)
-            finally:
-                if _stop(daemon) != 0:
-                    print(f"the daemon exited {daemon.returncode}", file=sys.stderr)
+            yield Processes(directory, echo, daemon, oms_port, echo_port, metrics_port,
+                            relay, relay_port)
         finally:
-            _stop(echo)
+            if _stop(daemon) != 0:
+                print(f"the daemon exited {daemon.returncode}", file=sys.stderr)
 
 
 @contextlib.contextmanager
 def driving(procs: Processes) -> Iterator[BenchDriver]:
-    driver = BenchDriver("BENCH", {"baseline": ("ECHO", procs.echo_port),
-                                   "daemon": ("SOR", procs.oms_port)})
+    driver = BenchDriver("BENCH", procs.targets())
     try:
         driver.start()
         _until_routing(driver, procs)
@@ -195,13 +224,17 @@ def driving(procs: Processes) -> Iterator[BenchDriver]:
 
 
 def _until_routing(driver: BenchDriver, procs: Processes, timeout: float = 30.0) -> None:
-    """Until the daemon fills an order: logged on to the echo, with its book."""
+    """Until the daemon fills an order (logged on to the echo, with its book), and the
+    relays relay one (logged on to the echo)."""
     deadline = time.monotonic() + timeout
     while driver.run("daemon", 1, timeout=10).failed:
         if time.monotonic() > deadline or procs.daemon.poll() is not None:
             raise RuntimeError("the daemon did not fill an order within "
                                f"{timeout:.0f} s:\n{procs.daemon_log_tail()}")
         time.sleep(0.2)
+    if procs.relay is not None:
+        for path in FLOORS:
+            driver.run(path, 1, timeout=max(deadline - time.monotonic(), 1.0))
 
 
 # ------------------------------------------------------------------- bench
@@ -221,19 +254,20 @@ def _rate(sample: Sample) -> float:
 
 def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
     """Every measurement, alternating; the result as written to JSON."""
-    pooled = {path: Pooled() for path in PATHS}
+    paths = PATHS
+    pooled = {path: Pooled() for path in paths}
 
     def say(text: str) -> None:
         if progress:
             print(text, file=sys.stderr, flush=True)
 
-    with processes(options.journal) as procs, driving(procs) as driver:
-        for path in PATHS:
+    with processes(options.journal, floors=True) as procs, driving(procs) as driver:
+        for path in paths:
             driver.run(path, options.warmup, window=options.window)
         before = procs.decisions()
         pingpong_decision: Buckets = {}
         for r in range(options.rounds):
-            order = PATHS if r % 2 == 0 else PATHS[::-1]
+            order = paths[r % len(paths):] + paths[:r % len(paths)]
             for path in order:
                 start = procs.decisions() if path == "daemon" else {}
                 pooled[path].pingpong.append(driver.run(path, options.orders))
@@ -249,7 +283,7 @@ def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
                 pooled[path].half_load.append(driver.run(
                     path, options.orders, window=10 * options.window, rate=rate))
             say(f"round {r + 1}/{options.rounds}: " + ", ".join(
-                f"{p} {_rate(pooled[p].throughput[-1]):,.0f} orders/s" for p in PATHS))
+                f"{p} {_rate(pooled[p].throughput[-1]):,.0f} orders/s" for p in paths))
         decision = subtract(procs.decisions(), before)
         memory = {"daemon_peak_rss_mb": peak_rss_mb(procs.daemon.pid),
                   "echo_peak_rss_mb": peak_rss_mb(procs.echo.pid),
@@ -261,6 +295,16 @@ def _quantiles_us(buckets: Buckets) -> dict[str, float]:
     result = {f"p{q:g}": histogram_quantile(q, buckets) * 1e6 for q in (50, 99)}
     result["count"] = buckets.get(math.inf, 0.0)
     return result
+
+
+def _ratios(path: dict[str, Any], over: dict[str, Any]) -> dict[str, float]:
+    """``path``'s figures over ``over``'s: every round trip's quantiles, and throughput."""
+    ratios = {f"{measure}_{q}": path[f"{measure}_us"][q] / over[f"{measure}_us"][q]
+              for measure in ("pingpong_ack", "pingpong_fill", "half_load_ack",
+                              "half_load_fill")
+              for q in ("p50", "p99", "p99.9")}
+    ratios["throughput"] = path["throughput_orders_per_s"] / over["throughput_orders_per_s"]
+    return ratios
 
 
 def _result(options: BenchOptions, pooled: dict[str, Pooled], decision: Buckets,
@@ -278,12 +322,10 @@ def _result(options: BenchOptions, pooled: dict[str, Pooled], decision: Buckets,
             "failed": sum(s.failed for s in p.pingpong + p.throughput + p.half_load),
         }
     base, daemon = paths["baseline"], paths["daemon"]
-    ratios = {
-        f"{measure}_{q}": daemon[f"{measure}_us"][q] / base[f"{measure}_us"][q]
-        for measure in ("pingpong_ack", "pingpong_fill", "half_load_ack", "half_load_fill")
-        for q in ("p50", "p99", "p99.9")
-    }
-    ratios["throughput"] = daemon["throughput_orders_per_s"] / base["throughput_orders_per_s"]
+    ratios = _ratios(daemon, base)
+    floors = {floor: {"over_baseline": _ratios(paths[floor], base),
+                      "daemon_over_floor": _ratios(daemon, paths[floor])}
+              for floor in FLOORS}
     decision_us = _quantiles_us(decision)
     pingpong_decision_us = _quantiles_us(pingpong_decision)
     verdicts = {
@@ -300,6 +342,7 @@ def _result(options: BenchOptions, pooled: dict[str, Pooled], decision: Buckets,
         "options": asdict(options),
         "paths": paths,
         "ratios": ratios,
+        "floors": floors,
         "decision_us": decision_us,
         "decision_pingpong_us": pingpong_decision_us,
         "memory": memory,

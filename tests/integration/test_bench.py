@@ -1,6 +1,6 @@
-"""`sor-daemon bench` in miniature, so that it keeps working: both paths over real FIX
-(the echo and the daemon as separate processes), a few hundred orders, every report and
-chart written. It asserts what was measured, never how fast (that is the benchmark's to
+"""`sor-daemon bench` in miniature, so that it keeps working: every path over real FIX
+(the echo, the relays and the daemon as separate processes), a few hundred orders, every
+report and chart written. It asserts what was measured, never how fast (that is the benchmark's to
 report)."""
 
 from __future__ import annotations
@@ -12,16 +12,25 @@ from pathlib import Path
 import pytest
 
 from sor_daemon.bench import report
-from sor_daemon.bench.run import BenchOptions, SoakOptions, run_bench, run_soak, write_json
+from sor_daemon.bench.run import (
+    FLOORS,
+    PATHS,
+    BenchOptions,
+    SoakOptions,
+    run_bench,
+    run_soak,
+    write_json,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(180)
-def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
+def test_bench_measures_every_path_and_writes_its_reports(tmp_path: Path):
     options = BenchOptions(orders=100, rounds=2, window=8, throughput_orders=300, warmup=50)
     result = run_bench(options, progress=False)
-    for path in ("baseline", "daemon"):
+    assert set(result["paths"]) == set(PATHS)
+    for path in PATHS:
         measured = result["paths"][path]
         assert measured["failed"] == 0
         for key in ("pingpong_ack_us", "pingpong_fill_us", "half_load_ack_us",
@@ -32,6 +41,11 @@ def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
         assert len(measured["throughput_by_round"]) == options.rounds
         assert measured["pingpong_ack_us"]["p50"] <= measured["pingpong_fill_us"]["p50"]
     assert all(math.isfinite(v) and v > 0 for v in result["ratios"].values())
+    assert set(result["floors"]) == set(FLOORS)
+    for floor in result["floors"].values():
+        for ratios in floor.values():
+            assert ratios.keys() == result["ratios"].keys()
+            assert all(math.isfinite(v) and v > 0 for v in ratios.values())
     # every daemon order after the warm-up went through the decision histogram
     parents = options.rounds * (2 * options.orders + options.throughput_orders)
     assert result["decision_us"]["count"] == parents
@@ -41,7 +55,9 @@ def test_bench_measures_both_paths_and_writes_its_reports(tmp_path: Path):
     assert set(result["met"]) == set(result["targets"])
     saved = json.loads(write_json(result, tmp_path).read_text())
     assert saved["ratios"] == pytest.approx(result["ratios"])
-    assert "ack, ping-pong" in report.bench_text(result)
+    text = report.bench_text(result)
+    assert "ack, ping-pong" in text
+    assert all(label in text for label in report.FLOOR_LABELS.values())
     assert report.bench_chart(result, tmp_path / "bench.png").stat().st_size > 10_000
 
 
