@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import quickfix as fix
 
+from sor_daemon.bench.driver import TERMINAL
 from sor_daemon.fix import codec
 from sor_daemon.fix.dictionary import data_dictionary_path
 from sor_daemon.fix.endpoint import (
@@ -47,8 +48,6 @@ OMS_COMP_ID = "BENCH"
 ECHO_COMP_ID = "ECHO"
 NOT_BODY = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 122})
 """Header and trailer tags: quickfix writes its own."""
-DONE = frozenset("248C")
-"""OrdStatus values after which no report follows: filled, canceled, rejected, expired."""
 
 
 def _session_ids(relay: str) -> tuple[fix.SessionID, fix.SessionID]:
@@ -75,7 +74,7 @@ class Relay:
             self._send("D", message, child, self._venue)
         elif message.msg_type == "8":
             child = message.require(11)
-            parent = (self._parents.pop(child, None) if message.get(39) in DONE
+            parent = (self._parents.pop(child, None) if message.get(39) in TERMINAL
                       else self._parents.get(child))
             if parent is not None:
                 self._send("8", message, parent, self._oms)

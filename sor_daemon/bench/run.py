@@ -1,4 +1,4 @@
-"""`sor-daemon bench`: both paths on this machine, in one run, alternating.
+"""`sor-daemon bench`: every path on this machine, in one run, in turn.
 
 Besides this one (the OMS), three processes: the echo (`sor_daemon.bench.echo`), the
 relays (`sor_daemon.bench.relay`) and the daemon as `sor-daemon run` starts it, with a
