@@ -26,7 +26,7 @@ from sor_daemon.fix.endpoint import (
     BareApplication,
     SessionSpec,
     build_message,
-    settings_text,
+    session_settings,
 )
 from sor_daemon.messages import NewOrder
 
@@ -83,9 +83,8 @@ class BenchDriver(BareApplication):
         self._seq = itertools.count(1)
         self._prefix = f"B{time.time_ns() % 10**9:x}-"
         self.errors = 0
-        settings = fix.SessionSettings()
-        settings.setFromString(settings_text(True, list(self._specs.values()), None))
-        self._initiator = fix.SocketInitiator(self, fix.MemoryStoreFactory(), settings)
+        self._initiator = fix.SocketInitiator(self, fix.MemoryStoreFactory(),
+                                              session_settings(True, list(self._specs.values())))
 
     # ------------------------------------------------------------ control
 

@@ -23,7 +23,7 @@ import quickfix as fix
 from sor_daemon.domain import ExecType, LiquidityInd, OrdStatus
 from sor_daemon.fix import codec
 from sor_daemon.fix.dictionary import data_dictionary_path
-from sor_daemon.fix.endpoint import BareApplication, SessionSpec, build_message, settings_text
+from sor_daemon.fix.endpoint import BareApplication, SessionSpec, build_message, session_settings
 from sor_daemon.messages import ExecutionReport
 
 BID = Decimal("190.00")
@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     specs = [SessionSpec(sender_comp_id=ours, target_comp_id=theirs, port=args.port)
              for ours, theirs in (s.split(":", 1) for s in args.session)]
-    settings = fix.SessionSettings()
-    settings.setFromString(settings_text(False, specs, None))
     app = EchoApplication()
-    acceptor = fix.ThreadedSocketAcceptor(app, fix.MemoryStoreFactory(), settings)
+    acceptor = fix.ThreadedSocketAcceptor(app, fix.MemoryStoreFactory(),
+                                          session_settings(False, specs))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

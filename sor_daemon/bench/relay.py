@@ -37,7 +37,7 @@ from sor_daemon.fix.endpoint import (
     BareApplication,
     SessionSpec,
     build_message,
-    settings_text,
+    session_settings,
 )
 
 ON_THREAD = "RTHREAD"
@@ -123,12 +123,6 @@ class RelayApplication(BareApplication):
             self.errors += 1
 
 
-def _settings(initiator: bool, specs: list[SessionSpec]) -> fix.SessionSettings:
-    settings = fix.SessionSettings()
-    settings.setFromString(settings_text(initiator, specs, None))
-    return settings
-
-
 async def serve(port: int, echo_port: int) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -136,10 +130,10 @@ async def serve(port: int, echo_port: int) -> int:
         loop.add_signal_handler(sig, stop.set)
     app = RelayApplication(loop)
     store = fix.MemoryStoreFactory()
-    acceptor = fix.ThreadedSocketAcceptor(app, store, _settings(
+    acceptor = fix.ThreadedSocketAcceptor(app, store, session_settings(
         False, [SessionSpec(sender_comp_id=r, target_comp_id=OMS_COMP_ID, port=port)
                 for r in RELAYS]))
-    initiator = fix.SocketInitiator(app, store, _settings(
+    initiator = fix.SocketInitiator(app, store, session_settings(
         True, [SessionSpec(sender_comp_id=r, target_comp_id=ECHO_COMP_ID, port=echo_port)
                for r in RELAYS]))
     acceptor.start()

@@ -73,14 +73,11 @@ FLOOR_LABELS = {"relay_thread": "relay on quickfix's thread",
 def _floor_lines(result: dict[str, Any]) -> list[str]:
     """The floors: two hops through a relay with no logic, beside the baseline and the
     daemon."""
-    floors = result.get("floors") or {}
-    if not floors:
-        return []
     lines = ["", "floors: the daemon's route through a relay with no logic (one parse, one "
                  "message built, one send per message)",
              f"{'':<32}{'ack p50/p99 us':>16}{'tput/s':>9}{'x baseline ack p50/tput':>26}"
              f"{'daemon x floor ack p50/tput':>30}"]
-    for name, ratios in floors.items():
+    for name, ratios in result["floors"].items():
         path = result["paths"][name]
         over, daemon = ratios["over_baseline"], ratios["daemon_over_floor"]
         lines.append(

@@ -39,6 +39,7 @@ from typing import Any
 from sor_daemon.bench.driver import BenchDriver, Sample
 from sor_daemon.bench.relay import ON_LOOP, ON_THREAD, RELAYS
 from sor_daemon.bench.stats import (
+    QUANTILES,
     Buckets,
     add,
     histogram_buckets,
@@ -53,6 +54,8 @@ PATHS = ("baseline", "relay_thread", "relay_loop", "daemon")
 FLOORS = ("relay_thread", "relay_loop")
 """Paths through a relay with no logic (`sor_daemon.bench.relay`): what two FIX hops
 cost in Python on quickfix's thread, and through an event loop as in the daemon."""
+ROUND_TRIPS = ("pingpong_ack", "pingpong_fill", "half_load_ack", "half_load_fill")
+"""The round trips measured on every path (``<name>_us`` in its result)."""
 DECISION_HISTOGRAM = "sor_routing_decision_seconds"
 TARGETS = {"ack_p50": 2.2, "ack_p99": 2.5, "throughput": 0.33, "decision_p50_us": 25.0}
 """Daemon/baseline ratios (throughput: at least; latency: at most) and the decision
@@ -253,21 +256,20 @@ def _rate(sample: Sample) -> float:
 
 
 def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
-    """Every measurement, alternating; the result as written to JSON."""
-    paths = PATHS
-    pooled = {path: Pooled() for path in paths}
+    """Every measurement, every path in turn; the result as written to JSON."""
+    pooled = {path: Pooled() for path in PATHS}
 
     def say(text: str) -> None:
         if progress:
             print(text, file=sys.stderr, flush=True)
 
     with processes(options.journal, floors=True) as procs, driving(procs) as driver:
-        for path in paths:
+        for path in PATHS:
             driver.run(path, options.warmup, window=options.window)
         before = procs.decisions()
         pingpong_decision: Buckets = {}
         for r in range(options.rounds):
-            order = paths[r % len(paths):] + paths[:r % len(paths)]
+            order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
             for path in order:
                 start = procs.decisions() if path == "daemon" else {}
                 pooled[path].pingpong.append(driver.run(path, options.orders))
@@ -283,7 +285,7 @@ def run_bench(options: BenchOptions, progress: bool = True) -> dict[str, Any]:
                 pooled[path].half_load.append(driver.run(
                     path, options.orders, window=10 * options.window, rate=rate))
             say(f"round {r + 1}/{options.rounds}: " + ", ".join(
-                f"{p} {_rate(pooled[p].throughput[-1]):,.0f} orders/s" for p in paths))
+                f"{p} {_rate(pooled[p].throughput[-1]):,.0f} orders/s" for p in PATHS))
         decision = subtract(procs.decisions(), before)
         memory = {"daemon_peak_rss_mb": peak_rss_mb(procs.daemon.pid),
                   "echo_peak_rss_mb": peak_rss_mb(procs.echo.pid),
@@ -300,9 +302,7 @@ def _quantiles_us(buckets: Buckets) -> dict[str, float]:
 def _ratios(path: dict[str, Any], over: dict[str, Any]) -> dict[str, float]:
     """``path``'s figures over ``over``'s: every round trip's quantiles, and throughput."""
     ratios = {f"{measure}_{q}": path[f"{measure}_us"][q] / over[f"{measure}_us"][q]
-              for measure in ("pingpong_ack", "pingpong_fill", "half_load_ack",
-                              "half_load_fill")
-              for q in ("p50", "p99", "p99.9")}
+              for measure in ROUND_TRIPS for q in (f"p{q:g}" for q in QUANTILES)}
     ratios["throughput"] = path["throughput_orders_per_s"] / over["throughput_orders_per_s"]
     return ratios
 

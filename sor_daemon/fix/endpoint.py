@@ -177,6 +177,14 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
     return "\n".join(lines) + "\n"
 
 
+def session_settings(initiator: bool, sessions: list[SessionSpec], log_dir: str | None = None,
+                     store: SessionStore = SessionStore()) -> fix.SessionSettings:
+    """quickfix's settings for these sessions (`settings_text`)."""
+    settings = fix.SessionSettings()
+    settings.setFromString(settings_text(initiator, sessions, log_dir, store))
+    return settings
+
+
 def build_message(msg_type: str, pairs: Pairs, dictionary: fix.DataDictionary) -> fix.Message:
     """One quickfix message from tag-value pairs, in a single call into quickfix (the
     header's CompIDs, sequence number, length and checksum are quickfix's to fill in)."""
@@ -504,8 +512,7 @@ class FixEndpoint:
         self.logon_refusal: str | None = None
         """While set, logons are refused with this text (read on quickfix's thread)."""
         self._dictionary = fix.DataDictionary(data_dictionary_path())
-        settings = fix.SessionSettings()
-        settings.setFromString(settings_text(initiator, sessions, log_dir, store))
+        settings = session_settings(initiator, sessions, log_dir, store)
         self._settings = settings
         self._app = _Application(self)
         if store.path:
