@@ -54,10 +54,14 @@ class SessionLimits(Strict):
     max_open_orders: PositiveInt | None = None
     """Parents working at once for the session."""
     messages_per_second: PositiveInt | None = None
-    """NewOrderSingle, replace and status requests per second (cancels are never
-    throttled: they only reduce risk)."""
+    """NewOrderSingle and OrderCancelReplaceRequest per second."""
     burst: PositiveInt | None = None
     """Messages allowed at once above the rate (the token bucket's depth)."""
+    cancels_per_second: PositiveInt | None = None
+    """OrderCancelRequest and OrderStatusRequest per second, an allowance of their own.
+    Past it, status requests and cancels of orders that are not working are refused; a
+    cancel of a working order never is (it only reduces risk)."""
+    cancel_burst: PositiveInt | None = None
     restricted_symbols: list[str] = []
     """Symbols this session may not trade, besides ``[risk] restricted_symbols``."""
 
@@ -92,13 +96,26 @@ class OmsSessionConfig(Strict):
 class OmsConfig(Strict):
     """The FIX acceptor that upstream OMS sessions log on to.
 
-    quickfix 1.16 listens on every interface; logons are accepted only from
-    ``allowed_remote_addresses`` (empty: from anywhere) and only for the CompIDs of
-    ``sessions``.
+    The router listens on ``port`` itself and hands quickfix's acceptor (on a loopback
+    port of its own) only connections from ``allowed_remote_addresses`` (empty: from
+    anywhere) that log on for the CompID of one of ``sessions`` within the limits below.
     """
 
     port: Port = 9878
+    host: Host | None = None
+    """The address to listen on (unset: every interface)."""
     allowed_remote_addresses: list[Annotated[str, Field(min_length=1)]] = ["127.0.0.1"]
+    logon_timeout_seconds: Seconds = 5
+    """A connection that has not been answered a Logon this long after connecting is
+    closed."""
+    max_logon_bytes: Annotated[int, Field(strict=True, ge=256, le=65536)] = 4096
+    """The largest first message (the Logon) a connection may send."""
+    max_pending_connections: Annotated[int, Field(strict=True, ge=1, le=1024)] = 16
+    """Connections at once that have not logged on yet; more are closed at once."""
+    max_backlog_kib: Annotated[int, Field(strict=True, ge=64, le=1 << 20)] = 4096
+    """Reports written to a session and not yet read by its OMS (beyond the kernel's
+    buffers), in KiB; past it the session is cut, and its reports resent when it logs on
+    again (with a journal)."""
     sender_comp_id: CompID = "SOR"
     sessions: Annotated[list[OmsSessionConfig], Field(min_length=1)] = [
         OmsSessionConfig(comp_id="OMS")]
@@ -151,6 +168,8 @@ class RiskConfig(Strict):
     max_open_orders: PositiveInt | None = 5_000
     messages_per_second: PositiveInt | None = 1_000
     burst: PositiveInt | None = 200
+    cancels_per_second: PositiveInt | None = 5_000
+    cancel_burst: PositiveInt | None = 1_000
     restricted_symbols: list[str] = []
     symbols: dict[str, SymbolLimits] = {}
     cancel_children_on_halt: bool = True

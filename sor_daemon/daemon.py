@@ -53,6 +53,7 @@ from sor_daemon.gateway import OmsGateway
 from sor_daemon.journal import Fill, Journal, JournalError
 from sor_daemon.market import VenueBook
 from sor_daemon.messages import (
+    BusinessReject,
     CancelFields,
     CancelReject,
     ExecutionReport,
@@ -420,6 +421,17 @@ class Daemon:
 
     def oms_logon_refused(self, session: str, reason: str) -> None:
         self.log.warning("oms_logon_refused", session=session or None, reason=reason)
+
+    def oms_connection_refused(self, reason: str, peer: str, detail: str) -> None:
+        """Closed by the gate before quickfix saw it (counted there)."""
+        self.log.warning("oms_connection_refused", reason=reason, peer=peer, detail=detail)
+        self._audit_event("connection_refused", reason=reason, peer=peer, detail=detail)
+
+    def oms_session_cut(self, session: str, reason: str, detail: str) -> None:
+        """A logged-on OMS connection cut by the gate (counted there)."""
+        self.log.warning("oms_session_cut", session=session, reason=reason, detail=detail)
+        self._audit_event("session_cut", session=self.gateway.counterparties[session],
+                          reason=reason, detail=detail)
 
     # ---------------------------------------------------------- venue events
 
@@ -828,7 +840,7 @@ class Daemon:
                           candidates=candidates, children=children,
                           routes=list(decision.routes))
 
-    def _report(self, session: str, message: ExecutionReport | CancelReject,
+    def _report(self, session: str, message: ExecutionReport | CancelReject | BusinessReject,
                 encoded: tuple[str, Pairs] | None = None) -> bool:
         """Sent first, accounted for after: the OMS waits for the one, not the other.
         False: quickfix did not take it."""
@@ -847,12 +859,14 @@ class Daemon:
                            exec_type=message.exec_type, status=message.ord_status,
                            last_qty=message.last_qty or None, last_px=message.last_px,
                            venue=message.last_mkt, cum_qty=message.cum_qty, text=message.text)
-        else:
+        elif isinstance(message, CancelReject):
             REJECTS.labels(f"cancel_{message.reason.name.lower()}").inc()
             self.log.debug("oms_cancel_reject", parent=message.orig_cl_ord_id,
                            reason=message.reason, text=message.text)
+        else:
+            REJECTS.labels(f"{message.ref_msg_type.lower()}_business_reject").inc()
         if not sent:
             UNDELIVERED.inc()
             self.log.warning("oms_report_undelivered", session=session,
-                             parent=message.cl_ord_id)
+                             parent=getattr(message, "cl_ord_id", None))
         return sent

@@ -34,6 +34,7 @@ from sor_daemon.intake import Rejection, ReplaceTerms, validate_new_order, valid
 from sor_daemon.market import ConsolidatedBook, VenueBook, improves
 from sor_daemon.messages import (
     NO_ORDER_ID,
+    BusinessReject,
     CancelFields,
     CancelOrder,
     CancelReject,
@@ -77,7 +78,7 @@ class QueryChild:
 @dataclass(frozen=True, slots=True)
 class ToOms:
     session: str
-    message: ExecutionReport | CancelReject
+    message: ExecutionReport | CancelReject | BusinessReject
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +358,15 @@ class Engine:
         return actions
 
     def cancel_order(self, session: str, fields: CancelFields, now_ns: int) -> list[Action]:
+        throttled = self.risk.admit(session, now_ns, cancel=True)
         parent, refusal = self._amendable(session, fields.cl_ord_id, fields.orig_cl_ord_id,
                                           CxlRejResponseTo.CANCEL)
+        if throttled is not None and (parent is None or parent.is_terminal):
+            return [ToOms(session, CancelReject(
+                parent.order_id if parent is not None else NO_ORDER_ID, fields.cl_ord_id,
+                fields.orig_cl_ord_id,
+                parent.status if parent is not None else OrdStatus.REJECTED,
+                CxlRejResponseTo.CANCEL, CxlRejReason.OTHER, throttled.text))]
         if refusal is not None:
             return [refusal]
         assert parent is not None
@@ -402,6 +410,9 @@ class Engine:
                                      self.market.nbbo(symbol), open_orders)
 
     def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
+        throttled = self.risk.admit(session, now_ns, cancel=True)
+        if throttled is not None:
+            return [ToOms(session, BusinessReject(fields.seq_num, "H", 0, throttled.text))]
         parent = self._parents.get((session, fields.cl_ord_id or ""))
         if parent is None and fields.order_id:
             parent = self._orders.get(fields.order_id)

@@ -2,12 +2,15 @@
 
 Translation and logon checks only: one quickfix session per configured OMS CompID; a
 session with a username must log on with it and its password (compared in constant
-time, the secret never logged).
+time, the secret never logged). The public port is an `AcceptorGate`'s: quickfix's
+acceptor listens on a loopback port of its own and sees only connections the gate let
+through.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -15,7 +18,9 @@ from sor_daemon.config import OmsConfig, oms_counterparty
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
+from sor_daemon.fix.gate import AcceptorGate, GateLimits, pick_loopback_port
 from sor_daemon.messages import (
+    BusinessReject,
     CancelFields,
     CancelReject,
     ExecutionReport,
@@ -45,6 +50,10 @@ class OmsEvents(Protocol):
 
     def oms_logon_refused(self, session: str, reason: str) -> None: ...
 
+    def oms_connection_refused(self, reason: str, peer: str, detail: str) -> None: ...
+
+    def oms_session_cut(self, session: str, reason: str, detail: str) -> None: ...
+
 
 Credentials = tuple[str, str | None]
 """A session's username and password (None: any password, e.g. none configured)."""
@@ -59,10 +68,13 @@ class OmsGateway:
         ``store``: how sequence numbers and sent messages are kept (default: reset at
         every logon)."""
         self._events = events
+        self._tap = tap
+        self.engine_port = pick_loopback_port()
+        """quickfix's own acceptor port: only the gate connects to it."""
         specs = [SessionSpec(
             sender_comp_id=config.sender_comp_id, target_comp_id=session.comp_id,
-            port=config.port, heartbeat_seconds=config.heartbeat_seconds,
-            allowed_addresses=tuple(config.allowed_remote_addresses),
+            port=self.engine_port, heartbeat_seconds=config.heartbeat_seconds,
+            allowed_addresses=("127.0.0.1",),
         ) for session in config.sessions]
         self.sessions = {spec.name: spec.target_comp_id for spec in specs}
         """quickfix session name -> the OMS's CompID."""
@@ -71,7 +83,16 @@ class OmsGateway:
         self.endpoint = FixEndpoint("oms", specs, self, initiator=False, log_dir=log_dir,
                                     on_error=self._on_error, logon_check=self._check_logon,
                                     logon_events=self, tap=tap,
-                                    store=store or SessionStore())
+                                    store=store or SessionStore(), backlog=self._backlog)
+        self.gate = AcceptorGate(
+            config.port, self.engine_port, [s.comp_id for s in config.sessions],
+            config.sender_comp_id, self, GateLimits(
+                allowed_addresses=frozenset(config.allowed_remote_addresses),
+                logon_timeout_s=config.logon_timeout_seconds,
+                max_logon_bytes=config.max_logon_bytes,
+                max_pending=config.max_pending_connections,
+                max_backlog_bytes=config.max_backlog_kib * 1024),
+            host=config.host)
         self.counterparties = {name: oms_counterparty(comp_id)
                                for name, comp_id in self.sessions.items()}
         """quickfix session name -> its name in metrics and the audit trail."""
@@ -104,6 +125,8 @@ class OmsGateway:
 
     def on_unknown_session(self, raw: str) -> None:
         LOGON_REJECTS.labels("unknown_comp_id").inc()
+        if self._tap is not None:
+            self._tap("in", "", raw, time.time_ns())
         try:
             message = codec.parse(raw)
             who = f"SenderCompID {message.get(49)!r} -> TargetCompID {message.get(56)!r}"
@@ -113,20 +136,37 @@ class OmsGateway:
             "", f"no session for {who}: allowed OMS CompIDs are "
                 f"{', '.join(sorted(self.sessions.values()))}; connection dropped")
 
+    def on_connection_refused(self, reason: str, peer: str, detail: str) -> None:
+        self._events.oms_connection_refused(reason, peer, detail)
+
+    def on_session_cut(self, comp_id: str, reason: str, detail: str) -> None:
+        session = next(name for name, c in self.sessions.items() if c == comp_id)
+        self._events.oms_session_cut(session, reason, detail)
+
+    def _backlog(self, session: str, reading: bool) -> None:
+        self.gate.flow(self.sessions[session], reading)
+
     async def start(self, rewind: Mapping[str, int] | None = None) -> None:
         """``rewind``: see `FixEndpoint.start`."""
         await self.endpoint.start(rewind)
+        await self.gate.start()
 
     async def stop(self) -> None:
+        """Log every session out through the gate, then close it."""
         await self.endpoint.stop()
+        await self.gate.stop()
 
     @staticmethod
-    def encode(message: ExecutionReport | CancelReject) -> tuple[str, codec.Pairs]:
+    def encode(message: ExecutionReport | CancelReject | BusinessReject
+               ) -> tuple[str, codec.Pairs]:
         if isinstance(message, ExecutionReport):
             return "8", codec.encode_execution_report(message)
+        if isinstance(message, BusinessReject):
+            return "j", codec.encode_business_reject(message.ref_seq_num, message.ref_msg_type,
+                                                     message.reason, message.text)
         return "9", codec.encode_cancel_reject(message)
 
-    def send(self, session: str, message: ExecutionReport | CancelReject,
+    def send(self, session: str, message: ExecutionReport | CancelReject | BusinessReject,
              encoded: tuple[str, codec.Pairs] | None = None) -> bool:
         """``encoded``: the message as `encode` made it, if it was already."""
         msg_type, pairs = encoded or self.encode(message)

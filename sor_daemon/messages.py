@@ -66,6 +66,19 @@ class StatusFields:
     cl_ord_id: str | None
     order_id: str | None = None
     ord_status_req_id: str | None = None
+    seq_num: str | None = None
+    """The request's MsgSeqNum (34): what a BusinessMessageReject refers to."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessReject:
+    """A BusinessMessageReject (j): a request refused with no order state to report."""
+
+    ref_seq_num: str | None
+    ref_msg_type: str
+    reason: int
+    """BusinessRejectReason (380): 0 other, 3 unsupported message type."""
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,13 @@ CALLBACK_ERRORS = Counter(
     "sor_fix_callback_errors_total", "Errors caught inside quickfix callbacks.", ["endpoint"]
 )
 LOGON_REJECTS = Counter(
-    "sor_logon_rejects_total", "OMS logons refused: unknown_comp_id, missing_credentials, "
+    "sor_logon_rejects_total", "OMS connections and logons refused: address, pending_limit, "
+    "logon_timeout, logon_too_large, not_a_logon, unknown_comp_id, missing_credentials, "
     "bad_credentials.", ["reason"],
+)
+SESSION_DROPS = Counter(
+    "sor_fix_session_drops_total", "Logged-on OMS connections the router cut: "
+    "slow_consumer (its unread backlog passed the limit).", ["reason"],
 )
 SESSION_REJECTS = Counter(
     "sor_fix_session_rejects_received_total",

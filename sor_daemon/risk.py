@@ -39,6 +39,8 @@ class SessionRules:
     restricted_symbols: frozenset[str] = frozenset()
     messages_per_second: int | None = None
     burst: int | None = None
+    cancels_per_second: int | None = None
+    cancel_burst: int | None = None
 
 
 def _tighter(a: float | Decimal | int | None, b: float | Decimal | int | None):
@@ -76,7 +78,7 @@ class RiskChecks:
         self._default = default
         self._symbols = dict(symbols or {})
         self._merged: dict[tuple[str, str], Limits] = {}
-        self._throttles: dict[str, Throttle] = {}
+        self._throttles: dict[tuple[str, bool], Throttle | None] = {}
 
     def rules(self, session: str) -> SessionRules:
         return self._sessions.get(session, self._default)
@@ -96,19 +98,22 @@ class RiskChecks:
             )
         return found
 
-    def admit(self, session: str, now_ns: int) -> Rejection | None:
-        """The session's message throttle: None, or why this message is refused."""
-        throttle = self._throttles.get(session)
-        if throttle is None:
+    def admit(self, session: str, now_ns: int, cancel: bool = False) -> Rejection | None:
+        """The session's throttle: None, or why this message is refused. Orders and
+        replaces draw on one allowance, cancels and status requests (``cancel``) on
+        another."""
+        key = (session, cancel)
+        if key not in self._throttles:
             rules = self.rules(session)
-            if rules.messages_per_second is None:
-                return None
-            throttle = self._throttles[session] = Throttle(
-                rules.messages_per_second, rules.burst or rules.messages_per_second)
-        if throttle.allow(now_ns):
+            rate, burst = ((rules.cancels_per_second, rules.cancel_burst) if cancel
+                           else (rules.messages_per_second, rules.burst))
+            self._throttles[key] = Throttle(rate, burst or rate) if rate is not None else None
+        throttle = self._throttles[key]
+        if throttle is None or throttle.allow(now_ns):
             return None
+        what = "cancel and status requests" if cancel else "messages"
         return Rejection(OrdRejReason.ORDER_EXCEEDS_LIMIT,
-                         f"throttled: more than {throttle.rate} messages per second "
+                         f"throttled: more than {throttle.rate} {what} per second "
                          f"(burst {throttle.burst}) from this session")
 
     def check_order(self, session: str, symbol: str, side: Side, ord_type: OrdType,
@@ -247,7 +252,9 @@ def risk_from_config(risk: RiskConfig, sessions: Mapping[str, SessionLimits],
                    _first(own.max_open_orders, risk.max_open_orders)),
             frozenset(risk.restricted_symbols) | frozenset(own.restricted_symbols),
             _first(own.messages_per_second, risk.messages_per_second),
-            _first(own.burst, risk.burst))
+            _first(own.burst, risk.burst),
+            _first(own.cancels_per_second, risk.cancels_per_second),
+            _first(own.cancel_burst, risk.cancel_burst))
 
     symbols = {name: Limits(s.max_order_qty, s.max_notional, s.price_collar_bps, None,
                             s.restricted) for name, s in risk.symbols.items()}

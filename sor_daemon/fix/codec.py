@@ -195,7 +195,8 @@ def decode_replace(m: FixMessage) -> ReplaceFields:
 
 def decode_status(m: FixMessage) -> StatusFields:
     g = m.fields.get
-    return StatusFields(cl_ord_id=g(11), order_id=g(37), ord_status_req_id=g(790))
+    return StatusFields(cl_ord_id=g(11), order_id=g(37), ord_status_req_id=g(790),
+                        seq_num=g(34))
 
 
 # ----------------------------------------------------------------- order entry out

@@ -53,6 +53,13 @@ them: the peer of one of ours is found only by our own acceptor."""
 ACCEPTOR_QUIET_SECONDS = 0.3
 """How long an acceptor must see no logon or logout before it is stopped, so that its
 connection threads have finished with a peer that has just gone."""
+DRAIN_BATCH = 64
+"""Inbound events handled in one turn of the loop before it sees to anything else."""
+BACKLOG_HIGH = 1000
+"""Inbound events queued for one session past which its owner is told to stop reading
+from it (`FixEndpoint` ``backlog``) ..."""
+BACKLOG_LOW = 250
+"""... and below which it is told to read again."""
 
 
 @dataclass(frozen=True)
@@ -257,13 +264,17 @@ class _Application(fix.Application):
 
     def onLogon(self, session_id):  # noqa: N802
         try:
-            self._endpoint._post(self._endpoint._logon, self._endpoint.name_of(session_id))
+            endpoint = self._endpoint
+            session = endpoint.name_of(session_id)
+            endpoint._queue(session, endpoint._logon, session)
         except Exception as exc:  # noqa: BLE001 - must not escape into quickfix
             self._endpoint.errors.add(exc)
 
     def onLogout(self, session_id):  # noqa: N802
         try:
-            self._endpoint._post(self._endpoint._logout, self._endpoint.name_of(session_id))
+            endpoint = self._endpoint
+            session = endpoint.name_of(session_id)
+            endpoint._queue(session, endpoint._logout, session)
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
 
@@ -317,7 +328,7 @@ class _Application(fix.Application):
             bad_tag = undecodable_tag(raw)
             if bad_tag is None:
                 session = endpoint.peers.get(field_text(raw, 49)) or endpoint.name_of(session_id)
-                endpoint._post(endpoint._receive, session, raw)
+                endpoint._queue(session, endpoint._receive, session, raw)
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
             return
@@ -474,6 +485,7 @@ class FixEndpoint:
         logon_events: LogonEvents | None = None,
         tap: WireTap | None = None,
         store: SessionStore = SessionStore(),
+        backlog: Callable[[str, bool], None] | None = None,
     ) -> None:
         """``store``: how sequence numbers and sent messages are kept (`SessionStore`).
         ``logon_check`` (acceptors) sees each Logon on quickfix's thread and returns why
@@ -481,7 +493,9 @@ class FixEndpoint:
         refused logons and of logons for CompIDs without a session. ``tap`` sees the
         messages on the wire: with ``logon_events``, every one quickfix logs (what it
         refused at session level too); otherwise the application messages sent and
-        received, and session Rejects received."""
+        received, and session Rejects received. ``backlog`` is told, on the loop, when
+        a session's inbound events pile up (False: stop reading from it) and when they
+        have drained (True)."""
         self.name = name
         self.store = store
         self.errors = CallbackErrors(name)
@@ -501,6 +515,15 @@ class FixEndpoint:
         """Our session name by the peer's CompID, when that alone tells the session: found
         from a message's text, with no call into quickfix (each call hands the GIL over)."""
         self._logged_on: set[str] = set()
+        self._inbox: dict[str, deque[tuple[Callable[..., None], tuple[str, ...]]]] = {
+            name: deque() for name in self._specs}
+        """Inbound events by session, queued on quickfix's threads and handled on the loop
+        in turn, one session after the other (`_drain`): a flood on one session does not
+        queue ahead of another's messages."""
+        self._drain_scheduled = False
+        self._backlog = backlog
+        self._held: set[str] = set()
+        """Sessions whose owner was told to stop reading (`backlog`)."""
         self.last_seq: dict[str, int] = {}
         """The MsgSeqNum (34) of the last application message handed to the handler, by
         session: what a journal records as applied."""
@@ -655,6 +678,52 @@ class FixEndpoint:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(callback, *args)
+
+    def _queue(self, session: str, callback: Callable[..., None], *args: str) -> None:
+        """On quickfix's thread: queue an inbound event of ``session`` for the loop."""
+        queue = self._inbox.get(session)
+        if queue is None:
+            queue = self._inbox.setdefault(session, deque())
+        queue.append((callback, args))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._post(self._drain)
+
+    def _drain(self) -> None:
+        """Handle queued inbound events, taking the sessions in turn, one event each, at
+        most `DRAIN_BATCH` before the loop sees to anything else; then tell the owner of
+        sessions whose queue is long to stop reading from them, or to read again."""
+        self._drain_scheduled = False
+        loop = self._loop
+        assert loop is not None
+        budget = DRAIN_BATCH
+        queues = [q for q in self._inbox.values() if q]
+        while queues and budget > 0:
+            for queue in queues:
+                callback, args = queue.popleft()
+                try:
+                    callback(*args)
+                except Exception as exc:  # noqa: BLE001 - the others' events go on
+                    loop.call_exception_handler({
+                        "message": f"{self.name}: inbound event failed", "exception": exc})
+                budget -= 1
+            queues = [q for q in queues if q]
+        if queues and not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop.call_soon(self._drain)
+        if self._backlog is not None:
+            self._hold_back()
+
+    def _hold_back(self) -> None:
+        assert self._backlog is not None
+        for session, queue in self._inbox.items():
+            if session in self._held:
+                if len(queue) < BACKLOG_LOW:
+                    self._held.discard(session)
+                    self._backlog(session, True)
+            elif len(queue) > BACKLOG_HIGH:
+                self._held.add(session)
+                self._backlog(session, False)
 
     def _logon(self, session: str) -> None:
         self._last_change = asyncio.get_running_loop().time()

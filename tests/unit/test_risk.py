@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sor_daemon.config import RiskConfig, SessionLimits, SymbolLimits
-from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side
+from sor_daemon.domain import CxlRejReason, ExecType, OrdRejReason, OrdStatus, OrdType, Side
 from sor_daemon.engine import (
     CancelChild,
     Engine,
@@ -16,7 +16,7 @@ from sor_daemon.engine import (
     SendChild,
 )
 from sor_daemon.market import Level, Nbbo, VenueBook
-from sor_daemon.messages import ReplaceFields
+from sor_daemon.messages import BusinessReject, CancelFields, ReplaceFields, StatusFields
 from sor_daemon.risk import ALL, Throttle, risk_from_config
 from tests.unit.test_engine import S, new, of, reports, venue_report
 
@@ -97,6 +97,18 @@ def test_throttle_is_per_session():
     assert refused is not None
     assert refused.text == ("throttled: more than 5 messages per second (burst 3) from this "
                             "session")
+
+
+def test_cancels_and_status_requests_have_an_allowance_of_their_own():
+    risk, _ = checks(cancels_per_second=10, cancel_burst=2)
+    assert [risk.admit(S, 0) is None for _ in range(4)] == [True, True, True, False]
+    assert [risk.admit(S, 0, cancel=True) is None for _ in range(3)] == [True, True, False]
+    refused = risk.admit(S, 0, cancel=True)
+    assert refused is not None and refused.text == (
+        "throttled: more than 10 cancel and status requests per second (burst 2) from this "
+        "session")
+    assert risk.admit(S, NS // 10, cancel=True) is None  # 1 token back
+    assert risk.admit(S, NS // 5) is None, "orders kept their own allowance meanwhile"
 
 
 # ------------------------------------------------------------------ in the engine
@@ -218,3 +230,29 @@ def test_losing_every_lit_book_halts_the_symbol_until_resumed():
     assert refused.text.startswith("AAPL halted (no market data"), "resume is explicit"
     engine.resume(9)
     assert of(engine.new_order(S, new("P10"), 10), SendChild)
+
+
+def test_a_cancel_flood_is_refused_past_its_allowance_but_never_for_a_working_order():
+    engine = engine_with(cancels_per_second=1, cancel_burst=1)
+    send = rested(engine)
+    [refusal] = engine.cancel_order(S, CancelFields("C1", "NOPE"), 3)
+    assert refusal.message.reason is CxlRejReason.UNKNOWN_ORDER
+    [throttled] = engine.cancel_order(S, CancelFields("C2", "NOPE"), 3)
+    assert (throttled.message.reason, throttled.message.text) == (
+        CxlRejReason.OTHER, "throttled: more than 1 cancel and status requests per second "
+                            "(burst 1) from this session")
+    actions = engine.cancel_order(S, CancelFields("P1-C", "P1"), 3)
+    assert [r.exec_type for r in reports(actions)] == [ExecType.PENDING_CANCEL]
+    assert [c.request.orig_cl_ord_id for c in of(actions, CancelChild)] == [
+        send.order.cl_ord_id]
+
+
+def test_a_throttled_status_request_gets_a_business_reject():
+    engine = engine_with(cancels_per_second=1, cancel_burst=1)
+    rested(engine)
+    [known] = reports(engine.order_status(S, StatusFields("P1", seq_num="7"), 3))
+    assert known.exec_type is ExecType.ORDER_STATUS
+    [refused] = engine.order_status(S, StatusFields("P1", seq_num="8"), 3)
+    assert refused.message == BusinessReject(
+        "8", "H", 0, "throttled: more than 1 cancel and status requests per second (burst 1) "
+                     "from this session")
