@@ -383,15 +383,15 @@ class Daemon:
 
     # ------------------------------------------------------------ OMS events
 
-    def new_order(self, session: str, fields: NewOrderFields) -> None:
+    def new_order(self, session: str, fields: NewOrderFields, received_ns: int = 0) -> None:
         received = time.perf_counter_ns()
         if fields.poss_dup and self._seen_before(session, fields.cl_ord_id):
             ANOMALIES.labels("possdup_ignored").inc()
             self.log.warning("possdup_order_ignored", session=session,
                              cl_ord_id=fields.cl_ord_id)
             return
-        self._execute(self.engine.new_order(session, fields, time.time_ns()),
-                      decision_started=received)
+        self._execute(self.engine.new_order(session, fields, time.time_ns(),
+                                            received_ns or None), decision_started=received)
 
     def _seen_before(self, session: str, cl_ord_id: str) -> bool:
         """A ClOrdID this OMS session has used: in memory, or in the journal."""
@@ -400,14 +400,17 @@ class Daemon:
         return self.journal is not None and any(
             p.session == session for p in self.journal.find(cl_ord_id))
 
-    def cancel_order(self, session: str, fields: CancelFields) -> None:
-        self._execute(self.engine.cancel_order(session, fields, time.time_ns()))
+    def cancel_order(self, session: str, fields: CancelFields, received_ns: int = 0) -> None:
+        self._execute(self.engine.cancel_order(session, fields, time.time_ns(),
+                                               received_ns or None))
 
-    def replace_order(self, session: str, fields: ReplaceFields) -> None:
-        self._execute(self.engine.replace_order(session, fields, time.time_ns()))
+    def replace_order(self, session: str, fields: ReplaceFields, received_ns: int = 0) -> None:
+        self._execute(self.engine.replace_order(session, fields, time.time_ns(),
+                                                received_ns or None))
 
-    def order_status(self, session: str, fields: StatusFields) -> None:
-        self._execute(self.engine.order_status(session, fields, time.time_ns()))
+    def order_status(self, session: str, fields: StatusFields, received_ns: int = 0) -> None:
+        self._execute(self.engine.order_status(session, fields, time.time_ns(),
+                                               received_ns or None))
 
     def oms_session(self, session: str, up: bool) -> None:
         self.log.info("oms_session_up" if up else "oms_session_down", session=session)

@@ -305,11 +305,14 @@ class Engine:
 
     # ---------------------------------------------------------------- OMS side
 
-    def new_order(self, session: str, fields: NewOrderFields, now_ns: int) -> list[Action]:
+    def new_order(self, session: str, fields: NewOrderFields, now_ns: int,
+                  received_ns: int | None = None) -> list[Action]:
+        """``received_ns``: when the message reached the router, the throttle's clock
+        (default ``now_ns``); so for `cancel_order`, `replace_order`, `order_status`."""
         if self.intake_closed is not None:
             return [self._reject_new(session, fields, Rejection(
                 OrdRejReason.EXCHANGE_CLOSED, self.intake_closed))]
-        throttled = self.risk.admit(session, now_ns)
+        throttled = self.risk.admit(session, received_ns or now_ns)
         if throttled is not None:
             return [self._reject_new(session, fields, throttled)]
         if (session, fields.cl_ord_id) in self._parents:
@@ -357,8 +360,9 @@ class Engine:
         actions += self._route(parent, now_ns)
         return actions
 
-    def cancel_order(self, session: str, fields: CancelFields, now_ns: int) -> list[Action]:
-        throttled = self.risk.admit(session, now_ns, cancel=True)
+    def cancel_order(self, session: str, fields: CancelFields, now_ns: int,
+                     received_ns: int | None = None) -> list[Action]:
+        throttled = self.risk.admit(session, received_ns or now_ns, cancel=True)
         parent, refusal = self._amendable(session, fields.cl_ord_id, fields.orig_cl_ord_id,
                                           CxlRejResponseTo.CANCEL)
         if throttled is not None and (parent is None or parent.is_terminal):
@@ -374,7 +378,8 @@ class Engine:
             is_replace=False, cl_ord_id=fields.cl_ord_id, orig_cl_ord_id=fields.orig_cl_ord_id,
         ), now_ns)
 
-    def replace_order(self, session: str, fields: ReplaceFields, now_ns: int) -> list[Action]:
+    def replace_order(self, session: str, fields: ReplaceFields, now_ns: int,
+                      received_ns: int | None = None) -> list[Action]:
         parent, refusal = self._amendable(session, fields.cl_ord_id, fields.orig_cl_ord_id,
                                           CxlRejResponseTo.REPLACE)
         if refusal is not None:
@@ -383,7 +388,8 @@ class Engine:
         terms = validate_replace(fields, self._as_order(parent), parent.cum_qty,
                                  self._ticks[parent.symbol])
         if not isinstance(terms, Rejection):
-            terms = self._replace_refusal(session, parent, terms, now_ns) or terms
+            terms = self._replace_refusal(session, parent, terms,
+                                          received_ns or now_ns) or terms
         if isinstance(terms, Rejection):
             return [self._cancel_reject(parent, fields.cl_ord_id, fields.orig_cl_ord_id,
                                         CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, terms.text)]
@@ -393,11 +399,11 @@ class Engine:
         ), now_ns)
 
     def _replace_refusal(self, session: str, parent: ParentOrder, terms: ReplaceTerms,
-                         now_ns: int) -> Rejection | None:
+                         received_ns: int) -> Rejection | None:
         """The throttle, the kill switch and the limits, on a replace's new terms."""
         if self.intake_closed is not None:
             return Rejection(OrdRejReason.EXCHANGE_CLOSED, self.intake_closed)
-        return self.risk.admit(session, now_ns) or self._controls(
+        return self.risk.admit(session, received_ns) or self._controls(
             session, parent.symbol, parent.side, parent.ord_type, terms.qty, terms.price)
 
     def _controls(self, session: str, symbol: str, side: Side, ord_type: OrdType, qty: int,
@@ -409,8 +415,9 @@ class Engine:
         return self.risk.check_order(session, symbol, side, ord_type, qty, price,
                                      self.market.nbbo(symbol), open_orders)
 
-    def order_status(self, session: str, fields: StatusFields, now_ns: int) -> list[Action]:
-        throttled = self.risk.admit(session, now_ns, cancel=True)
+    def order_status(self, session: str, fields: StatusFields, now_ns: int,
+                     received_ns: int | None = None) -> list[Action]:
+        throttled = self.risk.admit(session, received_ns or now_ns, cancel=True)
         if throttled is not None:
             return [ToOms(session, BusinessReject(fields.seq_num, "H", 0, throttled.text))]
         parent = self._parents.get((session, fields.cl_ord_id or ""))

@@ -36,13 +36,15 @@ SUPPORTED = "D (NewOrderSingle), F (OrderCancelRequest), G (OrderCancelReplaceRe
 
 
 class OmsEvents(Protocol):
-    def new_order(self, session: str, fields: NewOrderFields) -> None: ...
+    """The OMS's requests, each with when it reached the router (its throttle's clock)."""
 
-    def cancel_order(self, session: str, fields: CancelFields) -> None: ...
+    def new_order(self, session: str, fields: NewOrderFields, received_ns: int) -> None: ...
 
-    def replace_order(self, session: str, fields: ReplaceFields) -> None: ...
+    def cancel_order(self, session: str, fields: CancelFields, received_ns: int) -> None: ...
 
-    def order_status(self, session: str, fields: StatusFields) -> None: ...
+    def replace_order(self, session: str, fields: ReplaceFields, received_ns: int) -> None: ...
+
+    def order_status(self, session: str, fields: StatusFields, received_ns: int) -> None: ...
 
     def oms_session(self, session: str, up: bool) -> None: ...
 
@@ -192,13 +194,13 @@ class OmsGateway:
         ev = self._events
         match message.msg_type:
             case "D":
-                ev.new_order(session, codec.decode_new_order(message))
+                ev.new_order(session, codec.decode_new_order(message), message.received_ns)
             case "F":
-                ev.cancel_order(session, codec.decode_cancel(message))
+                ev.cancel_order(session, codec.decode_cancel(message), message.received_ns)
             case "G":
-                ev.replace_order(session, codec.decode_replace(message))
+                ev.replace_order(session, codec.decode_replace(message), message.received_ns)
             case "H":
-                ev.order_status(session, codec.decode_status(message))
+                ev.order_status(session, codec.decode_status(message), message.received_ns)
             case other:
                 self._business_reject(session, message, 3,
                                       f"unsupported MsgType {other}; this router accepts "

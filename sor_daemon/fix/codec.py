@@ -49,6 +49,9 @@ class FixMessage:
     """First occurrence of every tag."""
     pairs: Pairs
     """Every tag in wire order, for repeating groups."""
+    received_ns: int = 0
+    """When quickfix handed it over (`time.time_ns`), 0 when not known: the clock of a
+    session's throttle, whenever the loop gets round to the message."""
 
     def get(self, tag: int) -> str | None:
         return self.fields.get(tag)
@@ -60,7 +63,7 @@ class FixMessage:
             raise DecodeError(f"{self.msg_type} without tag {tag}") from None
 
 
-def parse(raw: str) -> FixMessage:
+def parse(raw: str, received_ns: int = 0) -> FixMessage:
     pairs: Pairs = []
     fields: dict[int, str] = {}
     for item in raw.split(SOH):
@@ -75,7 +78,7 @@ def parse(raw: str) -> FixMessage:
         fields.setdefault(number, value)
     if 35 not in fields:
         raise DecodeError("message without MsgType (35)")
-    return FixMessage(fields[35], fields, pairs)
+    return FixMessage(fields[35], fields, pairs, received_ns)
 
 
 def field_text(raw: str, tag: int) -> str:

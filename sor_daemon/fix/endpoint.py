@@ -328,7 +328,7 @@ class _Application(fix.Application):
             bad_tag = undecodable_tag(raw)
             if bad_tag is None:
                 session = endpoint.peers.get(field_text(raw, 49)) or endpoint.name_of(session_id)
-                endpoint._queue(session, endpoint._receive, session, raw)
+                endpoint._queue(session, endpoint._receive, session, raw, time.time_ns())
         except Exception as exc:  # noqa: BLE001
             self._endpoint.errors.add(exc)
             return
@@ -515,7 +515,7 @@ class FixEndpoint:
         """Our session name by the peer's CompID, when that alone tells the session: found
         from a message's text, with no call into quickfix (each call hands the GIL over)."""
         self._logged_on: set[str] = set()
-        self._inbox: dict[str, deque[tuple[Callable[..., None], tuple[str, ...]]]] = {
+        self._inbox: dict[str, deque[tuple[Callable[..., None], tuple[str | int, ...]]]] = {
             name: deque() for name in self._specs}
         """Inbound events by session, queued on quickfix's threads and handled on the loop
         in turn, one session after the other (`_drain`): a flood on one session does not
@@ -679,7 +679,7 @@ class FixEndpoint:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(callback, *args)
 
-    def _queue(self, session: str, callback: Callable[..., None], *args: str) -> None:
+    def _queue(self, session: str, callback: Callable[..., None], *args: str | int) -> None:
         """On quickfix's thread: queue an inbound event of ``session`` for the loop."""
         queue = self._inbox.get(session)
         if queue is None:
@@ -750,13 +750,14 @@ class FixEndpoint:
         SESSION_REJECTS.labels(self.name).inc()
         self.session_rejects.append(parse(raw))
 
-    def _receive(self, session: str, raw: str) -> None:
-        """Parse and dispatch one inbound message; a failure is reported, never raised."""
+    def _receive(self, session: str, raw: str, received_ns: int = 0) -> None:
+        """Parse and dispatch one inbound message (``received_ns``: when quickfix handed it
+        over); a failure is reported, never raised."""
         if self._tap_app is not None and field_text(raw, 35) not in UNTAPPED:
             self._tap_app("in", session, raw, time.time_ns())
         self.last_seq[session] = int(field_text(raw, 34))
         try:
-            self._handler.on_message(session, parse(raw))
+            self._handler.on_message(session, parse(raw, received_ns))
         except Exception as exc:  # one bad message must not stop the loop
             if self._on_error is None:
                 raise

@@ -256,3 +256,16 @@ def test_a_throttled_status_request_gets_a_business_reject():
     assert refused.message == BusinessReject(
         "8", "H", 0, "throttled: more than 1 cancel and status requests per second (burst 1) "
                      "from this session")
+
+
+def test_the_throttle_counts_when_messages_arrived_not_when_they_are_handled():
+    """An OMS paced at 550 messages per second for two seconds, under a limit of 1000 (burst
+    200), whose messages the router gets round to all at once after a backlog."""
+    engine = engine_with(messages_per_second=1000, burst=200, max_open_orders=5000)
+    handled = 10 * NS
+    refused = [r.text for i in range(1100)
+               for r in reports(engine.new_order(S, new(f"P{i}", price="189.98", tif="0"),
+                                                 handled, received_ns=NS + i * NS // 550))
+               if r.exec_type is ExecType.REJECTED]
+    assert refused == []
+    assert len(engine.open_parents()) == 1100
