@@ -34,6 +34,8 @@ PREFIX = b"8=FIX.4.4\x019="
 HEADER = re.compile(rb"8=FIX\.4\.4\x019=(\d{1,9})\x01")
 """BeginString and BodyLength, the first two fields of every FIX 4.4 message."""
 CHECKSUM_BYTES = 7  # "10=NNN\x01"
+LINGER_SECONDS = 5.0
+"""How long a peer has to read quickfix's last words once quickfix has closed."""
 SEND_BUFFER_BYTES = 256 << 10
 """The kernel's send buffer of a peer's socket (it doubles it), so that what a peer has
 not read is held mostly where the gate can count it."""
@@ -127,6 +129,8 @@ class _Peer(asyncio.Protocol):
         self._buffer = bytearray()
         self._engine: _Engine | None = None
         self._connecting: asyncio.Future[None] | None = None
+        self._piping = False
+        """The Logon (and whatever came with it) is written to quickfix: pipe from now on."""
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._paused_by: set[str] = set()
@@ -159,7 +163,7 @@ class _Peer(asyncio.Protocol):
         if self._closed:
             return
         engine = self._engine
-        if engine is not None and engine.transport is not None:
+        if self._piping and engine is not None and engine.transport is not None:
             engine.transport.write(data)
             return
         self._buffer += data
@@ -210,6 +214,7 @@ class _Peer(asyncio.Protocol):
         assert engine is not None
         engine.write(bytes(self._buffer))
         self._buffer.clear()
+        self._piping = True
         self.resume("connecting")
 
     def _timed_out(self) -> None:
@@ -241,10 +246,13 @@ class _Peer(asyncio.Protocol):
             self._close(abort=True)
 
     def engine_closed(self) -> None:
-        if self.transport is not None and not self._closed:
-            self._closed = True  # quickfix's last words (a Logout) go out first
+        transport = self.transport
+        if transport is not None and not self._closed:
+            self._closed = True  # quickfix's last words (a Logout) go out first ...
             self._forget()
-            self.transport.close()
+            transport.close()
+            asyncio.get_running_loop().call_later(  # ... to a peer that reads them
+                LINGER_SECONDS, transport.abort)
 
     def _answered(self) -> None:
         """quickfix answered the Logon (or the connection is gone): no longer waiting."""
