@@ -229,6 +229,9 @@ class Daemon:
         self._stopped_journal = False
         self._rewind: dict[str, int] = {}
         """Where each session's inbound sequence resumes after a restart (`_recover`)."""
+        self._unrecorded: str | None = None
+        """Why the journal failed a write, once it has: from then on nothing more is
+        carried out (`_not_recorded`) until a restart recovers from the journal."""
 
     def _stores(self) -> tuple[SessionStore | None, SessionStore | None]:
         """How the OMS and the venue sessions keep their sequence numbers: with a
@@ -501,7 +504,14 @@ class Daemon:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        encoded = self._journal([a for actions, _ in batch for a in actions])
+        every = [a for actions, _ in batch for a in actions]
+        if self._unrecorded is None:
+            encoded = self._journal(every)  # if it fails: not carried out, below neither
+        else:
+            self._not_recorded(every)
+        if self._unrecorded is not None:
+            self._write_wire()
+            return
         delivered = True
         for actions, started in batch:
             try:
@@ -615,7 +625,8 @@ class Daemon:
     def _journal(self, actions: list[Action]) -> list[tuple[str, Pairs]] | None:
         """Commit what the engine changed, and the reports it makes to the OMS, before
         any of it is told to anyone; returns those reports encoded, in order (None: no
-        report). A journal that cannot be written halts trading."""
+        report). A journal that cannot be written halts trading, and what it did not
+        take is not carried out (`_not_recorded`), nor anything after it."""
         assert self.journal is not None
         started = time.perf_counter_ns()
         parents = self.engine.take_touched()
@@ -634,10 +645,29 @@ class Daemon:
             self.journal.write(parents, fills, seqs,
                                [(a.session, *e) for a, e in zip(reports, encoded, strict=True)])
         except JournalError as exc:
+            self._unrecorded = f"journal unwritable: {exc}"
+            self._not_recorded(actions)  # first: the kill switch cancels what is working
             self._journal_failed(exc)
-            return encoded or None
+            return None
         JOURNAL_WRITE_LATENCY.observe((time.perf_counter_ns() - started) / 1e9)
         return encoded or None
+
+    def _not_recorded(self, actions: list[Action]) -> None:
+        """Actions whose changes are not in the journal are not carried out: no child,
+        cancel, status request or report goes out, since a restart would not know of
+        them (it recovers from the journal, and the venues and the OMS resend what came
+        after it). The engine takes back the children it meant to send and rejects the
+        parents it accepted: the OMS gets that Rejected, unjournaled (the journal cannot
+        be written), and so do refusals, which change nothing."""
+        assert self._unrecorded is not None
+        told = self.engine.not_carried_out(actions, self._unrecorded, time.time_ns())
+        ANOMALIES.labels("not_carried_out").inc()
+        self.log.error("actions_not_carried_out", reason=self._unrecorded,
+                       children=sum(1 for a in actions if isinstance(a, SendChild)),
+                       reports=sum(1 for a in actions if isinstance(a, ToOms)),
+                       told=sum(1 for a in told if isinstance(a, ToOms)))
+        self._carry_out([a for a in actions if isinstance(a, (Anomaly, Halted, Resumed))]
+                        + told, None)
 
     def _resend_unsent(self) -> None:
         """Reports committed before a crash but maybe never sent: sent again, marked

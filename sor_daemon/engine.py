@@ -741,6 +741,29 @@ class Engine:
         self._learn(child, actions, now_ns)
         return actions + self._after_child(child.parent, now_ns)
 
+    def not_carried_out(self, actions: Sequence[Action], text: str,
+                        now_ns: int) -> list[Action]:
+        """``actions`` were not carried out (what they change could not be recorded):
+        each child they would have sent never left (Rejected here, and nothing is routed
+        in its place), and each parent they accepted is rejected with ``text``. Returns
+        what the OMS must still be told: those rejects, and the refusals among
+        ``actions`` (about no order of ours: they change nothing)."""
+        told: list[Action] = []
+        for action in actions:
+            match action:
+                case SendChild(child=child) if not child.is_terminal:
+                    self._move(child, OrdStatus.REJECTED, told)
+                    child.parent.text = f"{child.route}: not sent ({text})"
+                case ToOms(message=message) if message.order_id == NO_ORDER_ID:
+                    told.append(action)
+        for action in actions:
+            if isinstance(action, ParentAccepted) and not action.parent.is_terminal:
+                parent = action.parent
+                self._move(parent, OrdStatus.REJECTED, told)
+                told.append(self._report(parent, ExecType.REJECTED,
+                                         reason=OrdRejReason.OTHER, text=text))
+        return told
+
     # ---------------------------------------------------------------- internals
 
     def _unavailable(self, pinned: str | None) -> str | None:

@@ -508,3 +508,21 @@ def test_changed_parents_are_collected_only_for_a_journal():
     journaled.new_order(S, new(), 1)
     assert [p.cl_ord_id for p in journaled.take_touched()] == ["P1"]
     assert journaled.take_touched() == []
+
+
+def test_actions_not_carried_out_leave_no_child_believed_sent_and_reject_the_new_parent():
+    engine = make_engine()
+    accepted = engine.new_order(S, new(cl="P1", qty="400", price="190.02"), 1)
+    refused = engine.new_order(S, new(cl="P1", qty="100"), 2)  # a duplicate: a refusal
+    sends = of(accepted, SendChild)
+    assert sends
+    told = engine.not_carried_out([*accepted, *refused], "journal unwritable: disk full", 3)
+    assert all(s.child.status is OrdStatus.REJECTED for s in sends), "none went out"
+    assert not of(told, SendChild) and not of(told, CancelChild), "nothing routed instead"
+    refusal, rejected = reports(told)
+    assert refusal == reports(refused)[0]
+    assert (rejected.cl_ord_id, rejected.exec_type, rejected.ord_status, rejected.text) == (
+        "P1", ExecType.REJECTED, OrdStatus.REJECTED, "journal unwritable: disk full")
+    parent = engine.parent(S, "P1")
+    assert parent is not None and parent.is_done and engine.open_parents() == []
+    assert of(told, ParentEnded) == [ParentEnded(parent)]

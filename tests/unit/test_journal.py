@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +19,8 @@ from sor_daemon.engine import ChildFilled, SendChild
 from sor_daemon.journal import Fill, Journal, JournalError, describe_parent, open_read_only
 from sor_daemon.messages import CancelFields
 from tests.unit.test_engine import S, make_engine, new, of, venue_report
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_parents_children_and_fills_survive_a_reopen(tmp_path):
@@ -235,4 +242,42 @@ def test_a_failed_apply_keeps_the_transactions_in_the_redo_log_for_the_next_star
             journal.close()
     journal = Journal(tmp_path / "j.db")
     assert journal.replayed == 1 and journal.totals() == (1, 100)
+    journal.close()
+
+
+_FILL_THE_DISK = """
+import sys
+from sor_daemon.journal import Journal, JournalError
+from tests.unit.test_journal import _filled_parent
+from tests.unit.test_engine import make_engine
+
+journal = Journal(sys.argv[1])
+written = 0
+try:
+    for i in range(10_000):
+        parents, fill = _filled_parent(make_engine(track_changes=True), f"P{i}")
+        journal.write(parents, [fill])
+        written += 1
+except JournalError as exc:
+    print(written, exc, sep="\\n")
+"""
+
+
+def test_a_full_file_system_fails_the_write_and_leaves_no_torn_line(tmp_path):
+    """A real limit: the process may not grow a file past 64 KiB (RLIMIT_FSIZE), so an
+    append to the redo log fails part-way, as on a full disk."""
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    path = tmp_path / "j.db"
+    done = subprocess.run([sys.executable, "-c", _FILL_THE_DISK, str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, preexec_fn=limited)
+    assert done.returncode == 0, done.stderr
+    written, error = done.stdout.splitlines()
+    assert 0 < int(written) < 10_000
+    assert "write failed" in error and f"{path}-redo" in error
+    assert Path(f"{path}-redo").read_bytes().endswith(b"\n"), "no torn line left"
+    journal = Journal(path)
+    assert journal.totals()[1] == 100 * int(written), "every fill it took, no other"
     journal.close()
