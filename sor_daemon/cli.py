@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                          description="Run the router daemon until SIGTERM or SIGINT, then log "
                                      "out every FIX session and exit 0.")
     run.add_argument("--config", default=DEFAULT_CONFIG, help="daemon config (TOML)")
+    run.add_argument("--accept-empty-journal", action="store_true",
+                     help="start with an empty (or missing) journal even though the FIX "
+                          "store has session history (the orders it held are forgotten)")
 
     check = sub.add_parser("check-config", help="validate a config file",
                            description="Validate a daemon config and the simulated market it "
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         from sor_daemon.daemon import Daemon, quiet_gc
 
         def daemon(stop: asyncio.Event) -> Awaitable[int | None]:
-            running = Daemon(config, credentials)
+            running = Daemon(config, credentials, args.accept_empty_journal)
             quiet_gc()  # once what lives as long as the process exists
             return running.run(stop)
 

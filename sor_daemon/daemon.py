@@ -50,7 +50,7 @@ from sor_daemon.engine import (
 from sor_daemon.fix.codec import Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionStore, wait_until
 from sor_daemon.gateway import OmsGateway
-from sor_daemon.journal import Fill, Journal, JournalError
+from sor_daemon.journal import REDO_SUFFIX, Fill, Journal, JournalError
 from sor_daemon.market import VenueBook
 from sor_daemon.messages import (
     BusinessReject,
@@ -137,6 +137,20 @@ def quiet_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def fix_store_history(root: Path) -> list[str]:
+    """The sessions of quickfix's FileStore under ``root`` that have exchanged messages
+    (a sequence number past 1)."""
+    found = []
+    for seqnums in sorted(root.rglob("*.seqnums")) if root.is_dir() else []:
+        try:
+            numbers = [int(n) for n in seqnums.read_text().split(":")]
+        except (OSError, ValueError):
+            numbers = [0]  # unreadable: not taken as empty
+        if any(n != 1 for n in numbers):
+            found.append(seqnums.stem)
+    return found
+
+
 def id_prefix(now_ns: int) -> str:
     """A short prefix from the start time, so IDs stay unique across restarts."""
     value, digits = now_ns // 1_000_000, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -149,16 +163,18 @@ def id_prefix(now_ns: int) -> str:
 
 class Daemon:
     def __init__(self, config: SorConfig,
-                 credentials: dict[str, tuple[str, str | None]] | None = None) -> None:
+                 credentials: dict[str, tuple[str, str | None]] | None = None,
+                 accept_empty_journal: bool = False) -> None:
         """``credentials``: OMS usernames and passwords by CompID (default: read as the
-        config says, from the environment or a file)."""
+        config says, from the environment or a file); ``accept_empty_journal``: start
+        with an empty journal though the FIX store has history (`_open_journal`)."""
         self.config = config
         self.log = structlog.get_logger("sor").bind()
         """Assembled once, from the logging configured now (a lazy proxy would rebuild
         itself on every call: a cost on the hot path)."""
         log_dir = config.log.fix_message_dir
         journal = config.journal
-        self.journal = (Journal(journal.path, journal.synchronous) if journal.path
+        self.journal = (self._open_journal(accept_empty_journal) if journal.path
                         else None)
         """None: nothing survives a restart, and sessions reset at every logon."""
         oms_store, venue_store = self._stores()
@@ -232,6 +248,22 @@ class Daemon:
         self._unrecorded: str | None = None
         """Why the journal failed a write, once it has: from then on nothing more is
         carried out (`_not_recorded`) until a restart recovers from the journal."""
+
+    def _open_journal(self, accept_empty: bool) -> Journal:
+        """The journal; an empty one (no database, no redo log) beside a FIX store whose
+        sessions have history is refused unless ``accept_empty``: it was lost or replaced,
+        and starting from it would forget every order those sessions carried."""
+        config = self.config.journal
+        files = [Path(config.path), Path(f"{config.path}{REDO_SUFFIX}")]
+        if not accept_empty and not any(f.exists() and f.stat().st_size for f in files):
+            history = fix_store_history(Path(config.session_dir))
+            if history:
+                raise JournalError(
+                    f"journal {config.path} is empty, but the FIX store {config.session_dir} "
+                    f"has sessions with history ({', '.join(history[:3])}): their orders "
+                    "would be forgotten. Restore the journal, or start with "
+                    "--accept-empty-journal to start afresh")
+        return Journal(config.path, config.synchronous)
 
     def _stores(self) -> tuple[SessionStore | None, SessionStore | None]:
         """How the OMS and the venue sessions keep their sequence numbers: with a

@@ -26,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -136,7 +137,10 @@ class Journal:
         existed = self.path.exists() and self.path.stat().st_size > 0
         if read_only and not existed:
             raise JournalError(f"no journal at {self.path}")
+        self._redo_path = Path(f"{self.path}{REDO_SUFFIX}")
         if not read_only:
+            if existed:
+                self._verify()
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(
@@ -162,7 +166,6 @@ class Journal:
         except JournalError:
             self._db.close()
             raise
-        self._redo_path = Path(f"{self.path}{REDO_SUFFIX}")
         self._fsync = synchronous.upper() in ("FULL", "EXTRA")
         self._pending: list[dict[str, Any]] = []
         """Transactions in the redo log, not yet in the database (oldest first)."""
@@ -185,9 +188,11 @@ class Journal:
             if isinstance(exc, JournalError):
                 raise
             raise JournalError(f"journal {self._redo_path}: cannot open: {exc}") from exc
-        self._seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
-        self._last_outbox = self._db.execute(
-            "SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+        with self._reading():
+            self._seq = self._db.execute(
+                "SELECT coalesce(max(seq), 0) FROM parents").fetchone()[0]
+            self._last_outbox = self._db.execute(
+                "SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
         self._sent_up_to = 0
         """Outbox rows up to this id have gone to quickfix: deleted by the next write."""
         self._session_seqs = self.session_seqs()
@@ -224,19 +229,60 @@ class Journal:
             self.replayed = len(pending)
         self._redo_path.unlink(missing_ok=True)
 
-    def _check(self) -> None:
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """What cannot be read or decoded (damaged pages, text that is not UTF-8, a value
+        that is not one) refuses the journal, naming it."""
+        try:
+            yield
+        except (sqlite3.Error, ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            raise JournalError(f"journal {self.path} is unreadable ({exc}); it is left as "
+                               "it is for inspection: move it away to start afresh"
+                               ) from exc
+
+    def _verify(self) -> None:
+        """Before anything is written: refuse a journal that any of its files (the
+        database, its WAL, the redo log) makes unreadable, reading every row and every
+        logged transaction through a read-only connection. The journal's files are left
+        as they were (SQLite's ``-shm``, the WAL's shared-memory index, holds no data:
+        a reader marks what it reads there); without a WAL nothing else is created."""
+        wal = Path(f"{self.path}-wal").exists()
+        if wal:
+            _check_wal(Path(f"{self.path}-wal"))
+        db = sqlite3.connect(f"file:{self.path}?mode=ro{'' if wal else '&immutable=1'}",
+                             isolation_level=None, uri=True)
+        try:
+            with self._reading():
+                self._check(db)
+                for table, decode in _DECODE.items():
+                    for row in db.execute(f"SELECT * FROM {table}"):
+                        decode(row)
+        finally:
+            db.close()
+        for number, txn in enumerate(self._read_redo(), 1):
+            try:
+                for table, decode in _DECODE_REDO.items():
+                    for row in txn[table]:
+                        decode(tuple(row))
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                raise JournalError(
+                    f"journal {self._redo_path} line {number} is not a transaction ({exc!r}); "
+                    "it is left as it is for inspection") from None
+
+    def _check(self, db: sqlite3.Connection | None = None) -> None:
         """Refuse anything but an intact journal of a schema this code knows."""
-        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        db = db or self._db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
         if app_id != APPLICATION_ID:
             raise JournalError(
                 f"{self.path} is not a sor-daemon journal (SQLite application_id "
                 f"{app_id:#x}); it is left as it is: point journal.path elsewhere")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise JournalError(
                 f"journal {self.path} has schema version {version}; this build reads "
                 f"version {SCHEMA_VERSION}: it is left as it is")
-        problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise JournalError(f"journal {self.path} is corrupt ({'; '.join(problems[:3])}); "
                                "it is left as it is for inspection")
@@ -342,6 +388,10 @@ class Journal:
 
     def unsent(self) -> list[Outgoing]:
         """Messages committed but maybe never sent (the daemon stopped in between)."""
+        with self._reading():
+            return self._unsent()
+
+    def _unsent(self) -> list[Outgoing]:
         return [(session, msg_type, [(int(t), v) for t, v in orjson.loads(fields)])
                 for session, msg_type, fields in self._query(
                     "SELECT session, msg_type, fields FROM outbox ORDER BY id")]
@@ -367,14 +417,17 @@ class Journal:
     def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         """Every read goes through here: what is logged is applied first."""
         self.apply()
-        return self._db.execute(sql, parameters)
+        with self._reading():
+            return self._db.execute(sql, parameters)
 
     def load_state(self, key: str) -> Any:
         row = self._query("SELECT value FROM state WHERE key=?", (key,)).fetchone()
-        return None if row is None else orjson.loads(row[0])
+        with self._reading():
+            return None if row is None else orjson.loads(row[0])
 
     def session_seqs(self) -> dict[str, int]:
-        return dict(self._query("SELECT session, last_seq FROM sessions"))
+        with self._reading():
+            return dict(self._query("SELECT session, last_seq FROM sessions"))
 
     def load(self, completed: int) -> list[ParentOrder]:
         """Every parent not done, then the last ``completed`` done ones (oldest first),
@@ -383,7 +436,8 @@ class Journal:
                 *reversed(self._query(
                     "SELECT * FROM parents WHERE done=1 ORDER BY rowid DESC LIMIT ?",
                     (completed,)).fetchall())]
-        return list(self._rebuild(rows))
+        with self._reading():
+            return list(self._rebuild(rows))
 
     def find(self, key: str) -> list[ParentOrder]:
         """Parents by OrderID (37), or by any ClOrdID (11) they have had."""
@@ -391,9 +445,14 @@ class Journal:
             "SELECT * FROM parents WHERE order_id=? OR cl_ord_id=? OR order_id IN "
             "(SELECT p.order_id FROM parents p, json_each(p.cl_ord_ids) j WHERE j.value=?) "
             "ORDER BY seq", (key, key, key)).fetchall()
-        return list(self._rebuild(rows))
+        with self._reading():
+            return list(self._rebuild(rows))
 
     def fills(self, order_id: str) -> list[Fill]:
+        with self._reading():
+            return self._fills(order_id)
+
+    def _fills(self, order_id: str) -> list[Fill]:
         return [Fill(child, exec_id, qty, Decimal(price), at_ns)
                 for child, exec_id, qty, price, at_ns in self._query(
                     "SELECT f.* FROM fills f JOIN children c ON c.cl_ord_id = f.child "
@@ -473,6 +532,79 @@ def _child_of(row: tuple[Any, ...], parent: ParentOrder) -> ChildOrder:
         tif=TimeInForce(tif), qty=qty, sent_ns=sent_ns, status=OrdStatus(status),
         cum_qty=cum_qty, venue_order_id=venue_order_id, cancel_ids=orjson.loads(cancel_ids),
         via=via, expires_ns=expires_ns, ack_latency_ns=ack_latency_ns, unknown=bool(unknown))
+
+
+def _wal_checksum(data: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
+    words = struct.unpack(f"{order}{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def _check_wal(wal: Path) -> None:
+    """SQLite takes a WAL's first bad frame for the torn end of a crash and ignores it
+    and everything after it, silently. A bad frame followed by a commit of the same
+    generation (its salts) is damage, not a torn end: refused."""
+    try:
+        data = wal.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"journal {wal}: cannot read: {exc}") from exc
+    if len(data) < 32:
+        return
+    magic, _version, page_size, _checkpoint, salt1, salt2 = struct.unpack(">6I", data[:24])
+    if magic not in (0x377F0682, 0x377F0683):
+        raise JournalError(f"journal {wal} is not a WAL (its header is damaged); it is left "
+                           "as it is for inspection")
+    order = ">" if magic & 1 else "<"
+    sums = _wal_checksum(data[:24], 0, 0, order)
+    if sums != struct.unpack(">2I", data[24:32]):
+        raise JournalError(f"journal {wal}: its header is damaged; it is left as it is for "
+                           "inspection")
+    frame, at, broken = 24 + page_size, 32, None
+    while at + frame <= len(data):
+        _page, commit, frame_salt1, frame_salt2, c1, c2 = struct.unpack(
+            ">6I", data[at:at + 24])
+        current = (frame_salt1, frame_salt2) == (salt1, salt2)
+        if broken is None:
+            sums = _wal_checksum(data[at:at + 8] + data[at + 24:at + frame], *sums, order)
+            if not current or sums != (c1, c2):
+                broken = at
+        elif current and commit:
+            raise JournalError(f"journal {wal} is damaged at byte {broken}, before "
+                               "transactions it holds; it is left as it is for inspection")
+        at += frame
+
+
+def _child_alone(row: tuple[Any, ...]) -> ChildOrder:
+    stub = ParentOrder(session="", cl_ord_id="", order_id=row[1], symbol="", side=Side.BUY,
+                       ord_type=OrdType.MARKET, price=None, tif=TimeInForce.DAY, qty=0,
+                       strategy="", pinned_venue=None, created_ns=0, arrival_mid=None)
+    return _child_of(row, stub)
+
+
+def _fill_of(row: tuple[Any, ...]) -> Fill:
+    child, exec_id, qty, price, at_ns = row
+    return Fill(child, exec_id, qty, Decimal(price), at_ns)
+
+
+def _outgoing_of(row: tuple[Any, ...]) -> list[tuple[int, str]]:
+    return [(int(t), v) for t, v in orjson.loads(row[-1])]
+
+
+def _seq_of(row: tuple[Any, ...]) -> tuple[str, int]:
+    session, seq = row
+    if not isinstance(session, str) or not isinstance(seq, int):
+        raise TypeError(f"session sequence {row!r}")
+    return session, seq
+
+
+_DECODE: dict[str, Callable[[tuple[Any, ...]], object]] = {
+    "parents": _parent_of, "children": _child_alone, "fills": _fill_of,
+    "sessions": _seq_of, "state": lambda row: orjson.loads(row[1]), "outbox": _outgoing_of}
+"""Each table's rows as the journal reads them back (`Journal._verify`)."""
+_DECODE_REDO = {"parents": _parent_of, "children": _child_alone, "fills": _fill_of,
+                "seqs": _seq_of, "outbox": _outgoing_of}
 
 
 def open_read_only(path: str | Path) -> Journal:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sor_daemon.config import toml_text
+from sor_daemon.config import load_config, toml_text
 from tests.conftest import default_config_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,3 +212,66 @@ def test_run_refuses_a_journal_that_is_not_one_and_leaves_it_alone(tmp_path):
     assert done.returncode == 2
     assert "refusing to start" in done.stderr and str(journal) in done.stderr
     assert journal.read_bytes() == before
+
+
+def _journaled_config(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A config whose journal and FIX store are under ``tmp_path``: (config, journal,
+    FIX store)."""
+    data = default_config_data()
+    journal, store = tmp_path / "journal.db", tmp_path / "fix"
+    data["journal"] = {"path": str(journal), "session_dir": str(store)}
+    config = tmp_path / "sor.toml"
+    config.write_text(toml_text(data))
+    return config, journal, store
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()
+            and not p.name.endswith("-shm")}
+
+
+def test_run_refuses_an_empty_journal_beside_a_fix_store_with_history(tmp_path):
+    config, journal, store = _journaled_config(tmp_path)
+    journal.write_bytes(b"")
+    (store / "oms").mkdir(parents=True)
+    (store / "oms" / "FIX.4.4-SOR-OMS.seqnums").write_text("0000000231 : 0000000230")
+    before = _files(tmp_path)
+    done = sor_daemon("run", "--config", config)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"journal {journal} is empty" in done.stderr
+    assert "FIX.4.4-SOR-OMS" in done.stderr and "--accept-empty-journal" in done.stderr
+    assert _files(tmp_path) == before
+
+
+def test_an_empty_journal_is_taken_when_ops_accept_it(tmp_path):
+    from sor_daemon.daemon import Daemon
+    from sor_daemon.journal import JournalError
+
+    config_path, _, store = _journaled_config(tmp_path)
+    (store / "venues").mkdir(parents=True)
+    (store / "venues" / "FIX.4.4-SOR-XNAS.seqnums").write_text("0000000002 : 0000000009")
+    config = load_config(str(config_path))
+    with pytest.raises(JournalError, match="--accept-empty-journal"):
+        Daemon(config)
+    daemon = Daemon(config, accept_empty_journal=True)
+    assert daemon.journal is not None and daemon.journal.totals() == (0, 0)
+    daemon.journal.close()
+
+
+def test_run_refuses_a_journal_with_damaged_text_with_exit_2_and_leaves_it_alone(tmp_path):
+    from sor_daemon.journal import Journal
+
+    config, journal, _ = _journaled_config(tmp_path)
+    written = Journal(journal)
+    written.write([], seqs={"FIX.4.4:SOR->OMS": 7})
+    written.close()
+    data = journal.read_bytes()
+    at = data.index(b"FIX.4.4:SOR->OMS") + 3
+    journal.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    before = _files(tmp_path)
+    done = sor_daemon("run", "--config", config)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"refusing to start: journal {journal} is unreadable" in done.stderr
+    assert _files(tmp_path) == before

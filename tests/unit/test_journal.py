@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sor_daemon import journal as journal_module
 from sor_daemon.domain import ExecType, OrdStatus
-from sor_daemon.engine import ChildFilled, SendChild
+from sor_daemon.engine import ChildFilled, IdSource, SendChild
 from sor_daemon.journal import Fill, Journal, JournalError, describe_parent, open_read_only
 from sor_daemon.messages import CancelFields
 from tests.unit.test_engine import S, make_engine, new, of, venue_report
@@ -281,3 +285,104 @@ def test_a_full_file_system_fails_the_write_and_leaves_no_torn_line(tmp_path):
     journal = Journal(path)
     assert journal.totals()[1] == 100 * int(written), "every fill it took, no other"
     journal.close()
+
+
+def _journal_files(directory: Path) -> dict[str, str | None]:
+    """Each file's checksum; SQLite's ``-shm`` (the WAL's shared-memory index: no data,
+    marked by every reader) only by its presence."""
+    return {p.name: None if p.name.endswith("-shm") else
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def _start(path: Path) -> tuple[Any, ...]:
+    """What the daemon reads from its journal when it starts."""
+    journal = Journal(path)
+    try:
+        return ([(p.order_id, p.status, p.cum_qty, p.cl_ord_ids,
+                  [(c.cl_ord_id, c.status, c.cum_qty, c.exec_ids) for c in p.children.values()])
+                 for p in journal.load(10_000)],
+                journal.session_seqs(), journal.load_state("routing"), journal.unsent())
+    finally:
+        journal.close()
+
+
+def _written_journal(directory: Path, killed: bool) -> Path:
+    """A journal as the daemon leaves it in ``directory``: resting and filled orders,
+    sequence numbers, reports, some applied; then closed, or killed (its database, WAL
+    and redo log as they were while it was open)."""
+    path = directory.with_name(f"{directory.name}-live") / "j.db"
+    path.parent.mkdir()
+    journal = Journal(path)
+    engine = make_engine(track_changes=True)
+    for i in range(120):
+        if i % 3:
+            engine.new_order(S, new(cl=f"R{i}", qty="100", price="189.00", tif="0"), i)
+            journal.write(engine.take_touched(), seqs={S: i},
+                          outgoing=[(S, "8", [(11, f"R{i}"), (58, "résumé")])])
+        else:  # each in a market of its own (a fill takes the liquidity)
+            filling = make_engine(track_changes=True)
+            filling._ids = IdSource(f"F{i}-")
+            parents, fill = _filled_parent(filling, f"F{i}")
+            journal.write(parents, [fill], seqs={S: i})
+        if i % 25 == 0:
+            journal.apply()
+            journal.save_state("routing", {"i": i})
+    if killed:
+        shutil.copytree(path.parent, directory)
+        _killed(journal)
+    else:
+        journal.close()
+        shutil.copytree(path.parent, directory)
+    return directory / "j.db"
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["closed", "killed"])
+def test_random_corruptions_are_refused_naming_the_file_or_change_nothing(tmp_path, killed):
+    """20 corruptions of 16 random bytes in the database, its WAL or the redo log: each
+    start reads what it read before, or refuses with `JournalError` naming the file and
+    leaves every file as it was; never another exception."""
+    source = _written_journal(tmp_path / "source", killed).parent
+    reference = _start(shutil.copytree(source, tmp_path / "reference") / "j.db")
+    rng = random.Random(1)
+    outcomes = {"same": 0, "refused": 0}
+    for trial in range(20):
+        directory = shutil.copytree(source, tmp_path / f"t{trial}")
+        damaged = rng.choice([p for p in sorted(directory.iterdir())
+                              if p.stat().st_size and not p.name.endswith("-shm")])
+        data = bytearray(damaged.read_bytes())
+        at = rng.randrange(len(data) - 16)
+        data[at:at + 16] = rng.randbytes(16)
+        damaged.write_bytes(bytes(data))
+        before = _journal_files(directory)
+        try:
+            started = _start(directory / "j.db")
+        except JournalError as exc:
+            assert str(directory / "j.db") in str(exc), (damaged.name, at, str(exc))
+            assert _journal_files(directory) == before, f"{damaged.name} at {at}: modified"
+            outcomes["refused"] += 1
+        else:
+            assert started == reference, f"{damaged.name} at {at}: read differently"
+            outcomes["same"] += 1
+    print(outcomes)
+    assert outcomes["refused"] > 0
+
+
+def test_text_that_is_not_utf8_refuses_the_journal_naming_it(tmp_path):
+    """Damaged text that SQLite's integrity check cannot see (it was an
+    OperationalError out of the first read, not a refusal)."""
+    path = _written_journal(tmp_path / "j", killed=False)
+    data = path.read_bytes()
+    at = data.index(S.encode()) + 4
+    path.write_bytes(data[:at] + b"\xff\xfe" + data[at + 2:])
+    _refused(path, f"journal {path} is unreadable .*UTF-8 column")
+
+
+def test_a_refused_start_leaves_every_file_of_a_killed_journal_as_it_was(tmp_path):
+    path = _written_journal(tmp_path / "j", killed=True)
+    redo = Path(f"{path}{journal_module.REDO_SUFFIX}")
+    redo.write_bytes(b"[]\n" + redo.read_bytes())
+    before = _journal_files(path.parent)
+    assert {"j.db", "j.db-wal", "j.db-redo"} <= set(before)
+    with pytest.raises(JournalError, match="line 1 is not a transaction"):
+        Journal(path)
+    assert _journal_files(path.parent) == before
