@@ -8,10 +8,11 @@ derived from the installed one at first use, so it follows the quickfix version.
 
 from __future__ import annotations
 
+import atexit
 import functools
-import hashlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -35,12 +36,14 @@ def patch(text: str) -> str:
 
 @functools.cache
 def data_dictionary_path() -> str:
+    """Written once per process into a directory of its own (``mkdtemp``: mode 0700,
+    ours), removed at exit: never a file someone else could have put in the shared
+    temporary directory, and no name another user's daemon could hold."""
     patched = patch(installed_fix44().read_text())
-    digest = hashlib.sha256(patched.encode()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"sor-daemon-FIX44-{digest}.xml"
-    if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".sor-daemon-FIX44-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(patched)
-        os.replace(tmp, target)
+    directory = tempfile.mkdtemp(prefix="sor-daemon-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    target = Path(directory) / "FIX44.xml"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(patched)
     return str(target)
