@@ -48,6 +48,8 @@ from typing import Any, Literal
 import orjson
 import structlog
 
+from sor_daemon.files import private_dir
+
 MiB = 1 << 20
 BATCH_BYTES = 64 * 1024
 """``batch``/``none``: the buffer is written out (not fsynced) once it holds this much."""
@@ -104,7 +106,7 @@ class AuditTrail:
         self._fd: int | None = None
         self._closed = False
         self._size = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._open()
 
     # ------------------------------------------------------------------ records

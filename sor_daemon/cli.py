@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from sor_daemon.config import (
     oms_credentials,
 )
 from sor_daemon.domain import OrdType, Side, TimeInForce
+from sor_daemon.files import PRIVATE_UMASK
 
 DEFAULT_CONFIG = "config/sor.toml"
 
@@ -298,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     from sor_daemon.logs import configure_logging
 
     configure_logging(config.log.level)
+    # What the daemon and the venues write (quickfix's and SQLite's files too): owner only.
+    os.umask(PRIVATE_UMASK)
     if args.command == "run":
         from sor_daemon.daemon import Daemon, quiet_gc
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from sor_daemon.engine import (
     SendChild,
     ToOms,
 )
+from sor_daemon.files import private_dir, private_open
 from sor_daemon.fix.codec import Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionStore, wait_until
 from sor_daemon.gateway import OmsGateway
@@ -173,6 +175,8 @@ class Daemon:
         """Assembled once, from the logging configured now (a lazy proxy would rebuild
         itself on every call: a cost on the hot path)."""
         log_dir = config.log.fix_message_dir
+        if log_dir:  # before quickfix makes it
+            private_dir(log_dir)
         journal = config.journal
         self.journal = (self._open_journal(accept_empty_journal) if journal.path
                         else None)
@@ -275,6 +279,8 @@ class Daemon:
         if self.journal is None:
             return None, None
         root = Path(self.config.journal.session_dir)
+        for kind in ("oms", "venues"):  # before quickfix makes them
+            private_dir(root / kind)
         return (SessionStore(path=str(root / "oms"), persist_messages=True,
                              reset_on_logon=False),
                 SessionStore(path=str(root / "venues"), reset_on_logon=False,
@@ -329,8 +335,9 @@ class Daemon:
             await connector.start(self._rewind)
         if self.config.monitor.records:
             path = Path(self.config.monitor.records)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._records = path.open("ab")
+            private_dir(path.parent)
+            self._records = os.fdopen(private_open(path, os.O_WRONLY | os.O_CREAT
+                                                   | os.O_APPEND), "ab")
         self._ticker = asyncio.ensure_future(self._tick())
         self.log.info("daemon_started", oms_port=self.config.oms.port,
                       venues=list(self.connectors), metrics=f"{metrics.host}:{metrics.port}")

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.files import private_dir, private_open
 from sor_daemon.orders import ChildOrder, ParentOrder, PendingRequest
 
 APPLICATION_ID = 0x534F524A
@@ -141,7 +142,11 @@ class Journal:
         if not read_only:
             if existed:
                 self._verify()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            os.close(private_open(self.path, os.O_RDONLY | os.O_CREAT))  # 0600: SQLite
+            for shared in (f"{self.path}-wal", f"{self.path}-shm"):  # makes these so too
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(shared, 0o600)
         try:
             self._db = sqlite3.connect(
                 f"file:{self.path}?mode=ro" if read_only else self.path,
@@ -181,8 +186,8 @@ class Journal:
                 self.unapplied = sum(1 for t in self._read_redo() if t["t"] > self._txn)
             else:
                 self._replay()
-                self._redo = os.open(self._redo_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                                     0o644)
+                self._redo = private_open(self._redo_path,
+                                          os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         except (JournalError, OSError) as exc:
             self._db.close()
             if isinstance(exc, JournalError):
