@@ -5,7 +5,31 @@ Quantities are whole shares (``int``); prices are ``decimal.Decimal``.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+
+MAX_WHOLE_DIGITS = 15
+"""Digits a price or quantity read from FIX may have before its decimal point. Valid FIX
+allows any number; the arithmetic does not: decimal's default context keeps 28
+significant digits, and ``price % tick`` or a price formatted to 8 decimals raises
+(``DivisionImpossible``, ``InvalidOperation``) once the result needs more. Below 10**15 a
+value also stays exact as a float (metrics) and fits an SQLite integer (the journal)."""
+
+
+def wire_decimal(text: str) -> Decimal:
+    """A number from the wire as a Decimal that is safe to compute with; ValueError,
+    with the reason, for text that is not a number, not finite, or out of range
+    (`MAX_WHOLE_DIGITS`)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("is not a number") from None
+    if not value.is_finite():
+        raise ValueError("is not a finite number")
+    if value and value.adjusted() >= MAX_WHOLE_DIGITS:
+        raise ValueError(f"is out of range (more than {MAX_WHOLE_DIGITS} digits before "
+                         "the decimal point)")
+    return value
 
 
 class Side(StrEnum):

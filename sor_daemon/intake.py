@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from sor_daemon.domain import OrdRejReason, OrdType, Side, TimeInForce
+from sor_daemon.domain import OrdRejReason, OrdType, Side, TimeInForce, wire_decimal
 from sor_daemon.messages import NewOrder, NewOrderFields, ReplaceFields
 
 _SIDES = {s.value: s for s in Side}
@@ -41,12 +41,9 @@ class _Invalid(Exception):
 
 def _decimal(text: str, tag: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _Invalid(OrdRejReason.OTHER, f"{tag} is not a number: {text!r}") from None
-    if not value.is_finite():
-        raise _Invalid(OrdRejReason.OTHER, f"{tag} is not a finite number: {text!r}")
-    return value
+        return wire_decimal(text)
+    except ValueError as exc:
+        raise _Invalid(OrdRejReason.OTHER, f"{tag} {exc}: {text!r}") from None
 
 
 def parse_quantity(text: str | None, tag: str = "OrderQty (38)") -> int:

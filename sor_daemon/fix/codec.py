@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sor_daemon.domain import (
     CxlRejReason,
@@ -21,6 +21,7 @@ from sor_daemon.domain import (
     OrdType,
     Side,
     TimeInForce,
+    wire_decimal,
 )
 from sor_daemon.market import BookChange, Level, VenueBook
 from sor_daemon.messages import (
@@ -142,9 +143,9 @@ def _decimal(text: str | None, tag: int) -> Decimal | None:
     if text is None or text == "":
         return None
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise DecodeError(f"tag {tag} is not a number: {text!r}") from None
+        return wire_decimal(text)
+    except ValueError as exc:
+        raise DecodeError(f"tag {tag} {exc}: {text!r}") from None
 
 
 def _int(text: str | None, tag: int) -> int:

@@ -603,6 +603,31 @@ async def test_a_logon_with_a_value_that_is_not_utf8_is_refused(
     assert described(loop_errors) == []
 
 
+HUGE = "1" + "0" * 40
+"""Valid FIX (a PRICE, a QTY), beyond what decimal arithmetic takes."""
+
+
+@pytest.mark.parametrize(("tag", "named"), [(44, "Price (44)"), (38, "OrderQty (38)")])
+async def test_a_number_out_of_range_is_rejected_naming_the_tag(
+        stack: Stack, loop_errors: list[dict[str, Any]], tag: int, named: str):
+    """An ExecutionReport Rejected naming the field, as for any bad price or quantity;
+    nothing raises and the working order is untouched."""
+    order, before = await working_order(stack)
+    body = {11: f"HUGE-{tag}", 55: "AAPL", 54: "1", 60: utc_timestamp(), 38: "100",
+            40: "2", 44: "189.00"}
+    body[tag] = HUGE
+    errors_before = anomalies("handler_error")
+    async with raw_session(stack) as raw:
+        await raw.send("D", list(body.items()))
+        answer = await raw.expect(lambda m: m.msg_type in ("8", "3", "j"), ANSWER_TIMEOUT)
+    assert (answer.msg_type, answer.get(11), answer.get(150), answer.get(39)) == (
+        "8", f"HUGE-{tag}", "8", "8"), str(answer)
+    assert f"{named} is out of range" in (answer.get(58) or ""), str(answer)
+    assert anomalies("handler_error") == errors_before
+    assert described(loop_errors) == []
+    await assert_intact(stack, order, before)
+
+
 # ---------------------------------------------------------------- byte garbage
 
 

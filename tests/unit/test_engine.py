@@ -226,6 +226,20 @@ def test_replace_below_filled_quantity_is_refused():
     assert engine.parent(S, "P1").status is OrdStatus.PARTIALLY_FILLED
 
 
+@pytest.mark.parametrize(("qty", "price", "named"), [
+    ("100", "1" + "0" * 40, "Price (44)"), ("1" + "0" * 40, "189.90", "OrderQty (38)")])
+def test_a_replace_with_a_number_out_of_range_is_refused_naming_the_tag(qty, price, named):
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="500", price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    [refusal] = [a.message for a in engine.replace_order(
+        S, ReplaceFields("P2", "P1", "AAPL", "1", qty, "2", price, "0"), 3)]
+    assert isinstance(refusal, CancelReject)
+    assert f"{named} is out of range" in refusal.text
+    live = engine.parent(S, "P1")
+    assert (live.status, live.qty, live.price) == (OrdStatus.NEW, 500, D("189.90"))
+
+
 @pytest.mark.parametrize(("request_kind"), ["cancel", "replace"])
 def test_amending_an_unknown_order_gets_cxlrejreason_1(request_kind):
     engine = make_engine()
@@ -268,6 +282,10 @@ def test_duplicate_clordid_is_rejected_and_the_live_order_is_untouched():
     (new(target_strategy="7"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
      "TargetStrategy (847) '7'"),
     (new(min_qty="100"), OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC, "MinQty (110)"),
+    (new(price="1" + "0" * 40), OrdRejReason.OTHER, "Price (44) is out of range"),
+    (new(price="12345678901234567890123456789"), OrdRejReason.OTHER,
+     "Price (44) is out of range"),
+    (new(qty="1" + "0" * 40), OrdRejReason.OTHER, "OrderQty (38) is out of range"),
 ])
 def test_bad_new_orders_are_rejected_with_a_reason(fields, reason, text):
     engine = make_engine()
