@@ -148,4 +148,4 @@ class FixVenueConnector:
 
     def _on_error(self, session: str, raw: str, exc: Exception) -> None:
         kind = "undecodable_message" if isinstance(exc, DecodeError) else "handler_error"
-        self._events.venue_problem(self.name, kind, f"{exc!r} in {raw[:200]!r}")
+        self._events.venue_problem(self.name, kind, f"{exc!r} in {codec.masked(raw)[:200]!r}")

@@ -8,7 +8,8 @@ One record per line, serialised with orjson:
   "orig_cl_ord_id", "order_id", "exec_id", "exec_type", "ord_status", "symbol", "text",
   "fix"}``: the index keys are tags 35, 11, 41, 37, 17, 150, 39, 55 and 58 (first
   occurrence; absent tags are omitted) and ``fix`` is the whole message with SOH shown as
-  ``|``. ``cpty`` is ``oms:<session>`` for the OMS (the report relies on that prefix) or a
+  ``|``, the values of Password (554), NewPassword (925) and RawData (96) replaced by
+  ``***``. ``cpty`` is ``oms:<session>`` for the OMS (the report relies on that prefix) or a
   venue or broker name.
 - Events: ``{"ts", "kind", **fields}``, e.g. ``decision`` and ``child`` (``order_id``,
   ``parent``, ``child``, ``venue``, ``route``), ``kill_switch``, ``admin``.
@@ -49,6 +50,7 @@ import orjson
 import structlog
 
 from sor_daemon.files import private_dir
+from sor_daemon.fix.codec import masked
 
 MiB = 1 << 20
 BATCH_BYTES = 64 * 1024
@@ -113,7 +115,8 @@ class AuditTrail:
 
     def message(self, direction: Literal["in", "out"], counterparty: str, raw: str,
                 now_ns: int) -> None:
-        """One FIX message as quickfix's text (SOH separated)."""
+        """One FIX message as quickfix's text (SOH separated), passwords `masked`."""
+        raw = masked(raw)
         record: dict[str, Any] = {"ts": now_ns, "kind": "fix", "dir": direction,
                                   "cpty": counterparty}
         for tag, value in _TAGS.findall("\x01" + raw):

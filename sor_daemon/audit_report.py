@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from sor_daemon.domain import ExecType, OrdStatus
+from sor_daemon.fix.codec import masked
 
 if TYPE_CHECKING:  # rich is imported when printing only
     from rich.console import Console
@@ -76,7 +77,8 @@ def trail_files(path: Path) -> list[Path]:
 def read_trail(path: Path, stats: TrailStats | None = None) -> Iterator[dict[str, Any]]:
     """Every record, oldest first. A line that is not a record raises `AuditReportError`
     naming ``file:line``, except an unterminated last line of the newest file, which is
-    what a crash mid-write leaves: it is skipped and ``stats.truncated_tail`` set."""
+    what a crash mid-write leaves: it is skipped and ``stats.truncated_tail`` set. A FIX
+    message's passwords are `masked` (a trail written before they were masked has them)."""
     path = Path(path)
     stats = stats if stats is not None else TrailStats()
     files = trail_files(path)
@@ -105,6 +107,8 @@ def read_trail(path: Path, stats: TrailStats | None = None) -> Iterator[dict[str
                     raise AuditReportError(
                         f"{file}:{number}: not an audit record (needs integer ts and kind)")
                 stats.records += 1
+                if isinstance(text := record.get("fix"), str):
+                    record["fix"] = masked(text, "|")
                 yield record
 
 

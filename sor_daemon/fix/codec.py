@@ -82,16 +82,82 @@ def parse(raw: str, received_ns: int = 0) -> FixMessage:
     return FixMessage(fields[35], fields, pairs, received_ns)
 
 
-def field_text(raw: str, tag: int) -> str:
+def field_text(raw: str, tag: int, separator: str = SOH) -> str:
     """The first value of ``tag`` (not the first field of the message) in a message's
-    text, "" when absent: a header field read without parsing the whole message."""
-    key = f"{SOH}{tag}="
+    text, "" when absent: a header field read without parsing the whole message.
+    ``separator``: "|" for a message as the audit trail stores it."""
+    key = f"{separator}{tag}="
     start = raw.find(key)
     if start < 0:
         return ""
     start += len(key)
-    end = raw.find(SOH, start)
+    end = raw.find(separator, start)
     return raw[start:end if end >= 0 else None]
+
+
+MASK = "***"
+SECRET_TAGS = frozenset({"554", "925", "96"})
+"""Password (554), NewPassword (925), RawData (96): never written anywhere in clear."""
+SECRET_MSG_TYPES = ("A", "BE")
+"""The only MsgTypes that carry them: Logon (A), UserRequest (BE)."""
+_MSG_TYPE_KEYS = {separator: (f"{separator}35=", tuple(f"{t}{separator}" for t in
+                                                       SECRET_MSG_TYPES))
+                  for separator in (SOH, "|")}
+
+
+def masked(raw: str, separator: str = SOH) -> str:
+    """``raw`` with the value of every Password (554), NewPassword (925) and RawData (96)
+    replaced by `MASK`, for whatever writes a message down (quickfix's file log, the
+    audit trail, logs, reports). Anything but a Logon or a UserRequest is returned as it
+    is after one look at its MsgType: free for order traffic.
+
+    The result is still a sequence of tag=value fields, and RawDataLength (95) is set to
+    the mask's length, but BodyLength (9) and CheckSum (10) stay those of the original: a
+    record of what crossed the wire, not a message to send. A value holding the
+    separator (RawData, whose length 95 gives; a "|" in a stored password; garbage) is
+    masked whole: what follows it up to the next ``digits=`` field goes too.
+    ``separator``: SOH, or "|" for a message as the audit trail stores it."""
+    key, secret_types = _MSG_TYPE_KEYS[separator]
+    at = raw.find(key)
+    if at < 0 or not raw.startswith(secret_types, at + len(key)):
+        return raw  # one search, in the header: the cost for order traffic
+    pieces = raw.split(separator)
+    out: list[str] = []
+    length_at: int | None = None
+    """Where the last RawDataLength (95) is in ``out``."""
+    length = -1
+    i, last = 0, len(pieces) - 1
+    while i <= last:
+        piece = pieces[i]
+        i += 1
+        tag, equals, value = piece.partition("=")
+        if not equals or tag not in SECRET_TAGS:
+            if tag == "95" and equals:
+                length_at, length = len(out), _length(value)
+            out.append(piece)
+            continue
+        if tag == "96" and length >= 0:  # a length in bytes
+            while len(value.encode("utf-8", "surrogateescape")) < length and i <= last:
+                value += separator + pieces[i]
+                i += 1
+            if length_at is not None:
+                out[length_at] = f"95={len(MASK)}"
+        while i < last and not _is_field(pieces[i]):
+            i += 1  # the rest of a value cut at a separator it holds
+        out.append(f"{tag}={MASK}")
+    return separator.join(out)
+
+
+def _length(text: str) -> int:
+    try:
+        return int(text) if text.isascii() else -1
+    except ValueError:
+        return -1
+
+
+def _is_field(piece: str) -> bool:
+    tag, equals, _ = piece.partition("=")
+    return bool(equals) and tag.isascii() and tag.isdigit()
 
 
 def undecodable_tag(raw: str) -> int | None:

@@ -34,6 +34,7 @@ from sor_daemon.fix.codec import (
     FixMessage,
     Pairs,
     field_text,
+    masked,
     parse,
     readable,
     undecodable_tag,
@@ -372,13 +373,14 @@ UNTAPPED = HEARTBEATS | {"W", "X", "Y", "V"}
 class _SessionLog(fix.Log):
     """A session's quickfix log: to quickfix's file log when there is one, and, with a
     wire tap, every message the session reads or writes (garbage included, heartbeats and
-    test requests excepted) handed to the tap, on quickfix's thread."""
+    test requests excepted) handed to the tap, on quickfix's thread. Both get the text
+    `masked`: no password reaches either."""
 
     def __init__(self, file_log: fix.Log | None, endpoint: FixEndpoint | None = None,
                  session: str = "") -> None:
         super().__init__()
         self._file = file_log
-        self._wire_tap = endpoint._tap if endpoint is not None else None
+        self._wire_tap = endpoint._tap_log if endpoint is not None else None
         self._errors = endpoint.errors if endpoint is not None else None
         self._session = session
 
@@ -402,18 +404,20 @@ class _SessionLog(fix.Log):
             self._file.backup()
 
     def onIncoming(self, text):  # noqa: N802 - quickfix's names
+        text = masked(text)
         self._tap("in", text)
         if self._file is not None:
             self._file.onIncoming(text)
 
     def onOutgoing(self, text):  # noqa: N802
+        text = masked(text)
         self._tap("out", text)
         if self._file is not None:
             self._file.onOutgoing(text)
 
     def onEvent(self, text):  # noqa: N802
         if self._file is not None:
-            self._file.onEvent(text)
+            self._file.onEvent(masked(text))  # some events quote a whole message
 
 
 class _EngineLog(_SessionLog):
@@ -426,6 +430,7 @@ class _EngineLog(_SessionLog):
 
     def onEvent(self, text):  # noqa: N802
         try:
+            text = masked(text)
             if text.startswith(UNKNOWN_SESSION):
                 self._endpoint._post(self._endpoint._unknown_session,
                                      text[len(UNKNOWN_SESSION):])
@@ -544,12 +549,16 @@ class FixEndpoint:
                                else fix.MemoryStoreFactory())
         self._logon_check = logon_check
         self._logon_events = logon_events
-        self._tap = tap
         self._tap_app = tap if logon_events is None else None
         """Tapped here, not in the session log."""
+        self._tap_log = tap if logon_events is not None else None
+        """Tapped in the session log (`_SessionLog`)."""
         self.has_logon_fields = any(spec.logon_fields for spec in sessions)
         files = fix.FileLogFactory(settings) if log_dir else None
-        self._log = _LogFactory(self, files) if logon_events is not None else files
+        # quickfix's file log is written through `_SessionLog`, which masks passwords:
+        # never handed to quickfix directly, which would write every message as it is.
+        self._log = (_LogFactory(self, files) if logon_events is not None or files is not None
+                     else None)
         self._engine: fix.ThreadedSocketAcceptor | fix.SocketInitiator | None = None
 
     @property

@@ -301,6 +301,28 @@ def test_a_missing_trail_is_an_error(tmp_path: Path):
         list(read_trail(tmp_path / "audit.jsonl"))
 
 
+def test_passwords_are_masked_in_the_trail_and_in_what_is_read_back(tmp_path: Path):
+    """Written masked; and read back masked from a trail written before they were (with a
+    ClOrdID on the Logon, so that the lifecycle shows it)."""
+    path = tmp_path / "audit.jsonl"
+    logon = fix("A", (98, "0"), (108, "30"), (553, "desk1"), (554, "s3cret|pw"),
+                (11, "CL1"))
+    with AuditTrail(path) as trail:
+        trail.message("in", OMS, logon, 1_000)
+        trail.message("in", OMS, fix("D", (11, "CL1"), (55, "AAPL")), 2_000)
+    assert b"s3cret" not in path.read_bytes()
+    [written, _] = lines(path)
+    assert written["fix"] == logon.replace("s3cret|pw", "***").replace(SOH, "|")
+    old = {"ts": 1_000, "kind": "fix", "dir": "in", "cpty": OMS, "msg_type": "A",
+           "cl_ord_id": "CL1", "fix": logon.replace(SOH, "|")}
+    path.write_bytes(orjson.dumps(old) + b"\n")
+    [record] = list(read_trail(path))
+    assert record["fix"] == written["fix"]
+    out = io.StringIO()
+    print_lifecycle(lifecycle(read_trail(path), "CL1"), Console(file=out, width=300))
+    assert "s3cret" not in out.getvalue() and "pw" not in out.getvalue()
+
+
 def test_fix_fields_keeps_a_pipe_inside_text():
     assert fix_fields("8=FIX.4.4|35=8|58=a|b|c|10=000|") == {8: "FIX.4.4", 35: "8",
                                                              58: "a|b|c", 10: "000"}
