@@ -327,6 +327,9 @@ class _Application(fix.Application):
             endpoint = self._endpoint
             raw = message.toString()
             bad_tag = undecodable_tag(raw)
+            if bad_tag is None and field_text(raw, 43) == "Y" and not field_text(raw, 122):
+                endpoint._refuse_poss_dup(session_id, raw)
+                return
             if bad_tag is None:
                 session = endpoint.peers.get(field_text(raw, 49)) or endpoint.name_of(session_id)
                 endpoint._queue(session, endpoint._receive, session, raw, time.time_ns())
@@ -464,6 +467,8 @@ class _LogFactory(fix.LogFactory):
 
 
 UNKNOWN_SESSION = "Session not found for incoming message: "
+POSS_DUP_WITHOUT_ORIG_TIME = ("Required tag missing: OrigSendingTime (122) must accompany "
+                              "PossDupFlag (43) Y; the message was not processed")
 
 
 class LogonEvents(Protocol):
@@ -569,6 +574,19 @@ class FixEndpoint:
         """Our name of a quickfix session (`SessionSpec.name`: no qualifier)."""
         text = session_id.toString()
         return self._names.get(text, text)
+
+    def _refuse_poss_dup(self, session_id: fix.SessionID, raw: str) -> None:
+        """On quickfix's thread, from ``fromApp``: a message with PossDupFlag (43) Y and
+        no OrigSendingTime (122), which FIX requires with it, gets a session Reject
+        (SessionRejectReason 1, required tag missing, RefTagID 122) and goes no further.
+        quickfix 1.16 checks 122 only on a PossDup below the expected MsgSeqNum, and
+        cannot be asked to here: `RequiredTagMissing` raised from ``fromApp`` would end
+        the process (its binding passes on only the four exceptions ``fromApp`` declares),
+        and the `FieldNotFound` it does pass on becomes a BusinessMessageReject."""
+        reject = build_message("3", [
+            (45, field_text(raw, 34)), (371, "122"), (372, field_text(raw, 35)), (373, "1"),
+            (58, POSS_DUP_WITHOUT_ORIG_TIME)], self._dictionary)
+        fix.Session.sendToTarget(reject, session_id)
 
     def _logon_refusal(self, session: str, raw: str) -> str | None:
         """On quickfix's thread: why a Logon is refused, or None. Fails closed: a check

@@ -628,6 +628,35 @@ async def test_a_number_out_of_range_is_rejected_naming_the_tag(
     await assert_intact(stack, order, before)
 
 
+async def test_a_possdup_without_origsendingtime_is_refused_at_session_level(
+        stack: Stack, loop_errors: list[dict[str, Any]]):
+    """FIX requires OrigSendingTime (122) with PossDupFlag (43) Y: without it, a session
+    Reject (Required tag missing, RefTagID 122) and the order is not taken; with it, a
+    resent order never seen is taken; the session goes on throughout."""
+    order, before = await working_order(stack)
+
+    def resent(cl_ord_id: str) -> list[tuple[int, str]]:
+        return [(11, cl_ord_id), (55, "AAPL"), (54, "1"), (60, utc_timestamp()),
+                (38, "100"), (40, "2"), (44, "189.00")]
+
+    async with raw_session(stack) as raw:
+        seq = await raw.send("D", resent("RESENT-1"), header=[(43, "Y")])
+        answer = await raw.expect(lambda m: m.msg_type in ("8", "3", "j"), ANSWER_TIMEOUT)
+        await asyncio.sleep(0.3)  # nothing else comes of it
+        others = [str(m) for m in raw.inbox if m.msg_type in ("8", "j")]
+        assert await raw.ping()
+        await raw.send("D", resent("RESENT-2"), header=[(43, "Y"), (122, utc_timestamp())])
+        taken = await raw.expect(lambda m: m.msg_type in ("8", "3", "j"), ANSWER_TIMEOUT)
+    assert (answer.msg_type, answer.get(45), answer.get(372), answer.get(373),
+            answer.get(371)) == ("3", str(seq), "D", "1", "122"), str(answer)
+    assert "OrigSendingTime (122)" in (answer.get(58) or ""), str(answer)
+    assert others == []
+    assert not [p for p in stack.daemon.engine.open_parents() if p.cl_ord_id == "RESENT-1"]
+    assert (taken.msg_type, taken.get(11), taken.get(39)) == ("8", "RESENT-2", "0"), str(taken)
+    assert described(loop_errors) == []
+    await assert_intact(stack, order, before)
+
+
 # ---------------------------------------------------------------- byte garbage
 
 
