@@ -67,7 +67,7 @@ ALERTS = {
     "SorDaemonDown", "SorFixSessionDown", "SorVenueFlapping", "SorKillSwitchEngaged",
     "SorAnomalies", "SorChildAckLatencyHigh", "SorRoutingDecisionSlow",
     "SorParentRejectRateHigh", "SorVenueChildRejectRateHigh", "SorVenueFillRateCollapsed",
-    "SorAdverseMarkout",
+    "SorAdverseMarkout", "SorOmsLogonRefused", "SorOmsSessionCut",
 }
 
 STARTUP_TIMEOUT = 30.0
