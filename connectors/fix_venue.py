@@ -10,12 +10,12 @@ import time
 from collections.abc import Mapping
 
 from connectors.base import VenueEvents
+from connectors.market_data import VenueFeed
 from sor_daemon.config import SessionConfig, VenueConfig
 from sor_daemon.domain import Side
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
-from sor_daemon.market import VenueBook, apply_changes
 from sor_daemon.messages import CancelOrder, NewOrder
 
 RECONNECT_BACKOFF_MAX_S = 30.0
@@ -38,7 +38,7 @@ class FixVenueConnector:
         )
         self._session = spec.name
         self._md_ids = itertools.count(1)
-        self._books: dict[str, VenueBook] = {}
+        self._feed = VenueFeed(self.name)
         """This venue's book per symbol, as built from its W snapshot and X increments."""
         self._depth = (config.market_depth
                        if isinstance(config, VenueConfig) and config.kind == "lit" else 0)
@@ -109,7 +109,7 @@ class FixVenueConnector:
         self._events.venue_session(self.name, True)
 
     def on_logout(self, session: str) -> None:
-        self._books.clear()
+        self._feed.clear()
         if not self._stopping and self._backoff is None:
             self._backoff = asyncio.ensure_future(self._reconnect())
         self._events.venue_session(self.name, False)
@@ -121,21 +121,14 @@ class FixVenueConnector:
             case "9":
                 self._events.venue_cancel_reject(self.name, codec.decode_cancel_reject(message))
             case "W":
-                book = codec.decode_snapshot(message, self.name, time.time_ns())
-                self._books[book.symbol] = book
-                self._events.venue_book(book)
+                self._events.venue_book(self._feed.snapshot(message, time.time_ns()))
             case "X":
-                now = time.time_ns()
-                changes_by_symbol, trades = codec.decode_incremental(message)
-                for symbol, prints in trades.items():
-                    self._events.venue_trades(self.name, symbol, sum(q for _, q in prints))
-                for symbol, changes in changes_by_symbol.items():
-                    before = self._books.get(symbol)
-                    if before is None:
-                        self._events.venue_problem(self.name, "increment_before_snapshot",
-                                                   symbol)
-                        continue
-                    book = self._books[symbol] = apply_changes(before, changes, now)
+                update = self._feed.increment(message, time.time_ns())
+                for symbol, qty in update.trades.items():
+                    self._events.venue_trades(self.name, symbol, qty)
+                for symbol in update.before_snapshot:
+                    self._events.venue_problem(self.name, "increment_before_snapshot", symbol)
+                for book in update.books:
                     self._events.venue_book(book)
             case "Y":
                 self._events.venue_problem(self.name, "market_data_rejected",

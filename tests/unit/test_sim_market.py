@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.market_data import VenueFeed
 from connectors.sim.broker import SimBroker
-from connectors.sim.exchange import Increment, Snapshot
+from connectors.sim.exchange import Increment, Outbound, Snapshot
 from connectors.sim.market import SimMarket
+from connectors.sim.venue import encode
 from sor_daemon.config import load_config, load_market
 from sor_daemon.domain import (
     ExecType,
@@ -19,9 +21,10 @@ from sor_daemon.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.fix.codec import FixMessage, Pairs, encode_new_order
+from sor_daemon.engine import Engine, IdSource, SendChild
+from sor_daemon.fix.codec import SOH, FixMessage, Pairs, decode_new_order, encode_new_order, parse
 from sor_daemon.fix.endpoint import SessionSpec
-from sor_daemon.market import Level, VenueBook, apply_changes
+from sor_daemon.market import VenueBook
 from sor_daemon.messages import (
     CancelFields,
     ExecutionReport,
@@ -93,17 +96,27 @@ def test_prices_move_in_a_living_market_and_not_in_the_static_one():
     assert bid < ask, "the consolidated book must never be crossed"
 
 
+def received(msg_type: str, pairs: Pairs) -> FixMessage:
+    """A message as the other side's FIX endpoint hands it over: its text, parsed."""
+    return parse(SOH.join(f"{tag}={value}" for tag, value in [(35, msg_type), *pairs]))
+
+
+def wire(item: Outbound) -> FixMessage:
+    return received(*encode(item.message))
+
+
+def levels(book: VenueBook) -> tuple[list[tuple[Decimal, int]], list[tuple[Decimal, int]]]:
+    return [(lv.price, lv.size) for lv in book.bids], [(lv.price, lv.size) for lv in book.asks]
+
+
 @pytest.mark.parametrize("scenario", ["normal", "volatile", "thin", "flash-crash"])
 def test_subscriber_rebuilds_the_book_from_snapshot_and_increments(scenario: str):
     sim = make_market(scenario)
     venue = sim.lit["XNAS"]
-    books: dict[str, VenueBook] = {}
+    feed = VenueFeed("XNAS")  # what the FIX connector builds its books with
     for item in venue.subscribe(S, "MD1", 5, ("AAPL", "MSFT")):
-        snap = item.message
-        assert isinstance(snap, Snapshot)
-        books[snap.symbol] = VenueBook(
-            "XNAS", snap.symbol, tuple(Level(p, q) for p, q in snap.bids),
-            tuple(Level(p, q) for p, q in snap.asks), 0)
+        assert isinstance(item.message, Snapshot)
+        feed.snapshot(wire(item), 0)
     increments = 0
     for step in range(1, 3001):
         now = step * 10 * MS
@@ -114,13 +127,56 @@ def test_subscriber_rebuilds_the_book_from_snapshot_and_increments(scenario: str
         for item in out:
             if isinstance(item.message, Increment) and item.session == S:
                 increments += 1
-                inc = item.message
-                books[inc.symbol] = apply_changes(books[inc.symbol], inc.changes, now)
+                feed.increment(wire(item), now)
     assert increments > 100
-    for symbol, book in books.items():
-        bids, asks = venue.depth(symbol, 5)
-        assert [(lv.price, lv.size) for lv in book.bids] == bids
-        assert [(lv.price, lv.size) for lv in book.asks] == asks
+    for symbol in ("AAPL", "MSFT"):
+        book = feed.book(symbol)
+        assert book is not None and levels(book) == venue.depth(symbol, 5)
+
+
+def test_engine_book_equals_the_venue_book_after_its_own_fills_trades_only_included():
+    """The engine takes its fills off its copy of the venue's book; the house then tops
+    the level back up to the same size and publishes an increment with trades only. The
+    engine's copy must be the venue's book again after it, as after every increment."""
+    sim = make_market()  # static: the house refills each level to its size
+    venue = sim.lit["XNAS"]
+    feed = VenueFeed("XNAS")
+    engine = Engine({"AAPL": Decimal("0.01")}, {"XNAS": "lit"}, "best-price", IdSource("T-"))
+    engine.venue_session("XNAS", True, 0)
+    checked = trade_only = 0
+
+    def deliver(out: list[Outbound], now: int) -> None:
+        nonlocal checked, trade_only
+        queue = list(out)
+        while queue:
+            item = queue.pop(0)
+            message = item.message
+            if isinstance(message, Snapshot):
+                engine.venue_book(feed.snapshot(wire(item), now), now)
+            elif isinstance(message, Increment):
+                trade_only += not message.changes
+                for book in feed.increment(wire(item), now).books:
+                    engine.venue_book(book, now)
+                checked += 1
+                assert levels(engine.market.venue_books("AAPL")["XNAS"]) == venue.depth(
+                    "AAPL", 5), f"after increment {checked}"
+            elif isinstance(message, ExecutionReport):
+                for action in engine.venue_execution("XNAS", message, now):
+                    if isinstance(action, SendChild):
+                        queue += sim.new_order("XNAS", S, decode_new_order(
+                            received("D", encode_new_order(action.order))))
+
+    deliver(venue.subscribe(S, "MD1", 5, ("AAPL",)), 1)
+    (ask, size), *_ = venue.depth("AAPL", 5)[1]
+    for n in range(1, 4):  # each takes the whole touch, which the house refills
+        actions = engine.new_order("FIX.4.4:SOR->OMS", NewOrderFields(
+            f"P{n}", "AAPL", "1", str(size), "2", str(ask), "3"), 10 * n)
+        [send] = [a for a in actions if isinstance(a, SendChild)]
+        assert (send.order.price, send.order.qty) == (ask, size)
+        deliver(sim.new_order("XNAS", S, decode_new_order(
+            received("D", encode_new_order(send.order)))), 10 * n)
+        assert engine.parent("FIX.4.4:SOR->OMS", f"P{n}").cum_qty == size
+    assert trade_only >= 3 and checked >= 3
 
 
 def test_fills_carry_fees_and_liquidity_flags():
