@@ -219,6 +219,11 @@ class RoutingConfig(Strict):
     """A child posted at the touch (behind the parent's limit) is withdrawn after this
     long and its quantity routed again with fresh market data; 0: it stays until the
     market moves away from it."""
+    miss_hold_ms: Annotated[int, Field(strict=True, ge=0, le=60_000)] = 1_000
+    """A venue where a parent's child missed (an IOC found nothing) is left out of that
+    parent's routing until the venue publishes another book (most misses are a quote
+    that moved) or for this long at most; 0: until it publishes. Rejects leave it out
+    for the parent's life."""
     completed_orders_kept: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] = 10_000
     """How many completed parents (and their children) stay in memory after their last
     report: duplicate ClOrdID detection covers working orders plus the last this many

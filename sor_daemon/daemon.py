@@ -216,6 +216,7 @@ class Daemon:
             cancel_on_disconnect=frozenset(
                 s.name for s in [*config.venues, *config.brokers] if s.cancel_on_disconnect),
             track_changes=self.journal is not None,
+            miss_hold_ns=config.routing.miss_hold_ms * 1_000_000,
         )
         self.admin = AdminServer(config.admin.socket, self._admin)
         self.connectors = {

@@ -212,6 +212,7 @@ class Engine:
         completed_orders_kept: int = 10_000,
         cancel_on_disconnect: frozenset[str] = frozenset(),
         track_changes: bool = False,
+        miss_hold_ns: int = 1_000_000_000,
     ) -> None:
         """``venues``: their state (fees, latency, staleness), or just name -> kind;
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
@@ -222,7 +223,10 @@ class Engine:
         module docstring); ``cancel_on_disconnect``: the sessions (venues, brokers) whose
         counterparty cancels our working orders when the session drops;
         ``track_changes``: collect the parents each event changes, for `take_touched`
-        (a journal); off, nothing is collected (nothing would ever empty it)."""
+        (a journal); off, nothing is collected (nothing would ever empty it);
+        ``miss_hold_ns``: how long at most a venue where a parent's child missed is left
+        out of that parent's routing (it is back sooner once it publishes another book);
+        0: until it publishes."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
         states = (venues if not isinstance(venues, Mapping)
@@ -257,6 +261,10 @@ class Engine:
         """Symbols some lit venue has published a book for (market-data-loss breaker)."""
         self._cancel_on_disconnect = cancel_on_disconnect
         self._track_changes = track_changes
+        self._miss_hold_ns = miss_hold_ns
+        self._published: dict[tuple[str, str], int] = {}
+        """Books each venue has published per symbol (venue, symbol): a venue where a
+        child missed is routed to again once it has published another."""
         self.touched: dict[str, ParentOrder] = {}
         """Parents changed since `take_touched` last emptied it (what the journal writes);
         only with ``track_changes``."""
@@ -546,6 +554,8 @@ class Engine:
         if book.venue not in self._venues:
             return []
         self.market.update(book)
+        key = (book.venue, book.symbol)
+        self._published[key] = self._published.get(key, 0) + 1
         self._quoted.add(book.symbol)
         passive = self._passive.get(book.symbol)
         if not passive:
@@ -611,8 +621,12 @@ class Engine:
                 unsolicited = not child.cancel_ids
                 self._move(child, target, actions)
                 if unsolicited and child.cum_qty < child.qty:
-                    # An IOC miss or a venue-side cancel: look elsewhere for the residual.
-                    child.parent.exhausted_venues.add(child.venue)
+                    # An IOC miss or a venue-side cancel: look elsewhere for the residual
+                    # until the venue shows another book (most misses are a quote that
+                    # moved) or for `miss_hold_ns` at most.
+                    child.parent.missed[child.venue] = (
+                        child.book_seq,
+                        now_ns + self._miss_hold_ns if self._miss_hold_ns else None)
                     if report.text:
                         child.parent.text = f"{child.route}: {report.text}"
             case ExecType.REJECTED:
@@ -801,7 +815,7 @@ class Engine:
         request = RouteRequest(
             symbol=parent.symbol, side=parent.side, ord_type=parent.ord_type,
             limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
-            exhausted=frozenset(parent.exhausted_venues),
+            exhausted=self._excluded(parent, now_ns),
         )
         plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
                                                  self.context)
@@ -818,6 +832,7 @@ class Engine:
                 symbol=parent.symbol, side=parent.side, ord_type=plan.ord_type,
                 price=plan.price, tif=plan.tif, qty=plan.qty, sent_ns=now_ns,
                 via=route.via if route is not None else None,
+                book_seq=self._published.get((plan.venue, parent.symbol), 0),
             )
             parent.children[child.cl_ord_id] = child
             self._children[child.cl_ord_id] = child
@@ -835,6 +850,17 @@ class Engine:
                 self._passive.setdefault(parent.symbol, set()).add(child)
         actions.append(self._decision(parent, request, plans, tuple(routes)))
         return actions
+
+    def _excluded(self, parent: ParentOrder, now_ns: int) -> frozenset[str]:
+        """The venues ``parent`` may not use now: those that rejected its children,
+        and those where one missed until they publish another book or their hold ends."""
+        for venue, (seq, until) in list(parent.missed.items()):
+            if (self._published.get((venue, parent.symbol), 0) != seq
+                    or (until is not None and now_ns >= until)):
+                del parent.missed[venue]
+        if not parent.missed:
+            return frozenset(parent.exhausted_venues)
+        return frozenset(parent.exhausted_venues.union(parent.missed))
 
     def _decision(self, parent: ParentOrder, request: RouteRequest,
                   plans: list[ChildPlan], routes: tuple[str, ...] = ()) -> Decision:
@@ -1005,6 +1031,7 @@ class Engine:
         parent.qty = request.qty
         parent.price = request.price
         parent.exhausted_venues.clear()
+        parent.missed.clear()
         parent.text = ""
         self._move(parent, parent.working_status, actions)
         actions.append(self._report(parent, ExecType.REPLACED,

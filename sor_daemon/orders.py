@@ -131,6 +131,13 @@ class ParentOrder(_Stateful):
     acked: bool = False
     children: dict[str, ChildOrder] = field(default_factory=dict)
     exhausted_venues: set[str] = field(default_factory=set)
+    """Venues left out of its routing for its life: a child there was rejected, could
+    not be sent, or ended while unattended."""
+    missed: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    """Venues where one of its children missed (an IOC found nothing, or the venue
+    cancelled it): the venue's book count then (`ChildOrder.book_seq`) and until when it
+    is left out at most. It is back once it publishes another book (the quote moved) or
+    that time has passed. Not journaled: after a restart every venue is looked at again."""
     pending: PendingRequest | None = None
     text: str = ""
     cl_ord_ids: list[str] = field(default_factory=list)
@@ -194,6 +201,8 @@ class ChildOrder(_Stateful):
     """The broker carrying it to ``venue``; None when sent on the venue's own session."""
     expires_ns: int | None = None
     """When a passive child is withdrawn and its quantity routed again (`Engine.tick`)."""
+    book_seq: int = 0
+    """How many books its venue had published for its symbol when it was sent."""
     ack_latency_ns: int | None = None
     """Sent -> the venue's New."""
     exec_ids: set[str] = field(default_factory=set)

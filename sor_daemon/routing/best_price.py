@@ -1,8 +1,9 @@
 """Best displayed price: one child at a time to the venue quoting the best price.
 
 Lit venues only. Marketable quantity goes out as an IOC limited to the best venue's touch
-price and size, so no child trades through a better quote shown elsewhere; each miss
-marks the venue exhausted for the parent and the engine asks again for the residual.
+price and size, so no child trades through a better quote shown elsewhere; after a miss
+the engine leaves that venue out (until it publishes another book, see
+`RouteRequest.exhausted`) and asks again for the residual.
 When nothing marketable is left, a Day limit order rests where its side is quoted best;
 an IOC or market order stops (the engine cancels its residual).
 """

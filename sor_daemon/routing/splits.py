@@ -109,8 +109,8 @@ class DarkFirst:
     and Vaughan (2010) on what the pools have filled so far (`RoutingContext.dark`); a
     pool gets nothing or at least its minimum size (MinQty 110 on the child). Pools are
     skipped while the NBBO is missing, locked or crossed, or its midpoint is outside the
-    limit. A pool that misses is exhausted for the parent, so the residual reaches the
-    lit venues."""
+    limit. A pool that misses is left out for the parent (`RouteRequest.exhausted`), so
+    the residual reaches the lit venues."""
 
     name = "dark-first"
     code = 1005

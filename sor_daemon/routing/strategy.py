@@ -31,7 +31,8 @@ class RouteRequest:
     """Shares to place now: the parent's leaves less what children are working."""
     pinned_venue: str | None
     exhausted: frozenset[str]
-    """Venues where this parent's marketable children missed or were rejected."""
+    """Venues left out for this parent now: its children were rejected there, or one
+    missed there and the venue has published nothing since (for a while at most)."""
 
 
 @dataclass(frozen=True, slots=True)

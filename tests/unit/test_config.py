@@ -187,6 +187,15 @@ def test_unknown_default_strategy_names_the_known_ones(tmp_path: Path) -> None:
     assert "Value error" not in line
 
 
+def test_miss_hold_is_bounded(tmp_path: Path) -> None:
+    text = edited("[routing]\n", "[routing]\nmiss_hold_ms = 60001\n")
+    line = only_problem(tmp_path, text)
+    assert line.startswith("routing.miss_hold_ms: ")
+    assert "(got 60001)" in line
+    assert load_config(write(tmp_path, edited("[routing]\n", "[routing]\nmiss_hold_ms = 0\n"))
+                       ).routing.miss_hold_ms == 0
+
+
 def test_bad_log_level(tmp_path: Path) -> None:
     line = only_problem(tmp_path, edited('level = "info"', 'level = "loud"'))
     assert line.startswith("log.level: ")

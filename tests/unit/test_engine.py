@@ -142,6 +142,62 @@ def test_ioc_residual_is_rerouted_then_cancelled_when_nothing_is_left():
     assert last is None  # a repeated cancel changes nothing
 
 
+def test_a_miss_after_the_venue_published_leaves_it_in():
+    """The quote moved: the venue's new book came before the miss, so the venue is
+    routed to again at once, on that book."""
+    engine = make_engine()
+    [first] = of(engine.new_order(S, new(ord_type="1", price=None, qty="300"), 1), SendChild)
+    assert (first.venue, first.order.price) == ("XNAS", D("190.01"))
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300),), 2), 2)
+    [again] = of(engine.venue_execution("XNAS", venue_report(
+        first, ExecType.CANCELED, OrdStatus.CANCELED, text="IOC remainder"), 3), SendChild)
+    assert (again.venue, again.order.price, again.order.qty) == ("XNAS", D("190.01"), 300)
+
+
+def test_a_missed_venue_is_back_once_it_publishes_a_new_book():
+    engine = make_engine()
+    [first] = of(engine.new_order(S, new(ord_type="1", price=None, qty="300"), 1), SendChild)
+    [second] = of(engine.venue_execution("XNAS", venue_report(
+        first, ExecType.CANCELED, OrdStatus.CANCELED), 2), SendChild)
+    assert (second.venue, second.order.price) == ("ARCX", D("190.02")), "XNAS is left out"
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 500),), 3), 3)
+    actions = engine.venue_execution("ARCX", venue_report(
+        second, ExecType.CANCELED, OrdStatus.CANCELED), 4)
+    [third] = of(actions, SendChild)
+    assert (third.venue, third.order.price, third.order.qty) == ("XNAS", D("190.01"), 300)
+    [decision] = of(actions, Decision)
+    assert {c.venue: c.exhausted for c in decision.candidates} == {"XNAS": False,
+                                                                   "ARCX": True}
+    assert engine.parent(S, "P1").status is OrdStatus.PENDING_NEW
+
+
+def test_a_missed_venue_is_back_after_the_miss_hold():
+    engine = make_engine(miss_hold_ns=1_000)
+    [first] = of(engine.new_order(S, new(qty="300", price="190.02", tif="0"), 1), SendChild)
+    assert first.venue == "XNAS"
+    [second] = of(engine.venue_execution("XNAS", venue_report(
+        first, ExecType.CANCELED, OrdStatus.CANCELED), 2), SendChild)
+    assert second.venue == "ARCX"
+    engine.venue_execution("ARCX", venue_report(
+        second, ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, cum=100, last_qty=100,
+        last_px="190.02"), 500)
+    [third] = of(engine.venue_execution("ARCX", venue_report(
+        second, ExecType.CANCELED, OrdStatus.CANCELED, cum=100), 1_002), SendChild)
+    assert (third.venue, third.order.price, third.order.qty) == ("XNAS", D("190.01"), 200)
+
+
+def test_a_reject_leaves_the_venue_out_for_the_parent():
+    engine = make_engine(miss_hold_ns=1_000)
+    [first] = of(engine.new_order(S, new(ord_type="1", price=None, qty="300"), 1), SendChild)
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300),), 2), 2)
+    [second] = of(engine.venue_execution("XNAS", venue_report(
+        first, ExecType.REJECTED, OrdStatus.REJECTED, text="halted"), 5_000), SendChild)
+    assert second.venue == "ARCX"
+
+
 def test_ioc_with_no_marketable_liquidity_is_cancelled_at_once():
     engine = make_engine()
     [report] = reports(engine.new_order(S, new(price="189.00"), 1))
