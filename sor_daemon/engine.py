@@ -454,13 +454,17 @@ class Engine:
             self.market.drop_venue(venue)
         for name, state in self._venues.items():
             self._venues[name] = replace(state, up=routes.reachable(name))
+        actions: list[Action] = []
         if up:  # what became of those we lost sight of (or took as cancelled) there?
-            return [QueryChild(venue, child) for parent in self._orders.values()
-                    for child in parent.children.values()
-                    if child.unknown and child.session == venue]
+            actions += [QueryChild(venue, child) for parent in self._orders.values()
+                        for child in parent.children.values()
+                        if child.unknown and child.session == venue]
+            for parent in self.open_parents():  # Day limits waiting for a venue
+                if not parent.live_children():
+                    actions += self._route(parent, now_ns)
+            return actions
         working = [child for parent in self._orders.values() if not parent.is_done
                    for child in parent.live_children() if child.session == venue]
-        actions: list[Action] = []
         for child in working:
             self._touch(child.parent)
             child.unknown = True
@@ -621,12 +625,17 @@ class Engine:
                 unsolicited = not child.cancel_ids
                 self._move(child, target, actions)
                 if unsolicited and child.cum_qty < child.qty:
-                    # An IOC miss or a venue-side cancel: look elsewhere for the residual
-                    # until the venue shows another book (most misses are a quote that
-                    # moved) or for `miss_hold_ns` at most.
-                    child.parent.missed[child.venue] = (
-                        child.book_seq,
-                        now_ns + self._miss_hold_ns if self._miss_hold_ns else None)
+                    if child.tif is TimeInForce.DAY:
+                        # The venue pulled a resting child (its day is over, or its own
+                        # controls): the residual goes elsewhere.
+                        child.parent.exhausted_venues.add(child.venue)
+                    else:
+                        # An IOC miss: look elsewhere for the residual until the venue
+                        # shows another book (most misses are a quote that moved) or for
+                        # `miss_hold_ns` at most.
+                        child.parent.missed[child.venue] = (
+                            child.book_seq,
+                            now_ns + self._miss_hold_ns if self._miss_hold_ns else None)
                     if report.text:
                         child.parent.text = f"{child.route}: {report.text}"
             case ExecType.REJECTED:
@@ -816,12 +825,15 @@ class Engine:
             symbol=parent.symbol, side=parent.side, ord_type=parent.ord_type,
             limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
             exhausted=self._excluded(parent, now_ns),
+            missed=frozenset(parent.missed.keys() - parent.exhausted_venues),
         )
         plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
                                                  self.context)
         if not plans:
             decision = self._decision(parent, request, plans)
-            return [decision] if live else [decision, *self._end_unplaceable(parent)]
+            if live or self._waits(parent):
+                return [decision]
+            return [decision, *self._end_unplaceable(parent)]
         actions: list[Action] = []
         routes: list[str] = []
         for plan in plans:
@@ -876,6 +888,15 @@ class Engine:
                 score.fill_rate, score.ack_latency_ms))
         return Decision(parent, parent.strategy, request.qty, tuple(candidates), tuple(plans),
                         routes)
+
+    @staticmethod
+    def _waits(parent: ParentOrder) -> bool:
+        """Whether a parent nothing can be placed for stays working: a Day limit does
+        (until it fills, the OMS cancels it or the day ends), routed again when a venue
+        comes up; unless every venue tried rejected it."""
+        return (parent.tif is TimeInForce.DAY and parent.ord_type is not OrdType.MARKET
+                and not (parent.children and all(c.status is OrdStatus.REJECTED
+                                                  for c in parent.children.values())))
 
     def _end_unplaceable(self, parent: ParentOrder) -> list[Action]:
         actions: list[Action] = []

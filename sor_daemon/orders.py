@@ -132,10 +132,10 @@ class ParentOrder(_Stateful):
     children: dict[str, ChildOrder] = field(default_factory=dict)
     exhausted_venues: set[str] = field(default_factory=set)
     """Venues left out of its routing for its life: a child there was rejected, could
-    not be sent, or ended while unattended."""
+    not be sent, was pulled by the venue while resting, or ended while unattended."""
     missed: dict[str, tuple[int, int | None]] = field(default_factory=dict)
-    """Venues where one of its children missed (an IOC found nothing, or the venue
-    cancelled it): the venue's book count then (`ChildOrder.book_seq`) and until when it
+    """Venues where one of its IOC children missed (found nothing to take): the venue's
+    book count then (`ChildOrder.book_seq`) and until when it
     is left out at most. It is back once it publishes another book (the quote moved) or
     that time has passed. Not journaled: after a restart every venue is looked at again."""
     pending: PendingRequest | None = None

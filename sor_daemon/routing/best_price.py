@@ -47,4 +47,4 @@ class BestPrice:
             if pinned is not None and pinned.up and request.pinned_venue not in request.exhausted:
                 return [ChildPlan(request.pinned_venue, request.qty, OrdType.MARKET, None,
                                   request.tif)]
-        return post_residual(request, books, venues)
+        return post_residual(request, market, venues, now_ns)

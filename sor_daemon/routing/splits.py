@@ -80,7 +80,7 @@ class Sweep:
             before = taken.get(venue, (0, level.price))[0]
             taken[venue] = (before + qty, level.price)
         if not taken:
-            return post_residual(request, books, venues)
+            return post_residual(request, market, venues, now_ns)
         return [_ioc(venue, qty, worst) for venue, (qty, worst) in taken.items()]
 
 
@@ -146,7 +146,7 @@ def _split_at_touch(request: RouteRequest, market: ConsolidatedBook,
     books = routable_books(request, market, venues, now_ns)
     best = touch(request, books)
     if best is None:
-        return post_residual(request, books, venues)
+        return post_residual(request, market, venues, now_ns)
     if by_size:
         weights = {name: book.levels(request.side)[0].size for name, book in books.items()
                    if book.levels(request.side) and book.levels(request.side)[0].price == best}

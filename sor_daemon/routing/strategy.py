@@ -9,7 +9,7 @@ calls it again whenever the parent has quantity that nothing is working.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
@@ -33,6 +33,9 @@ class RouteRequest:
     exhausted: frozenset[str]
     """Venues left out for this parent now: its children were rejected there, or one
     missed there and the venue has published nothing since (for a while at most)."""
+    missed: frozenset[str] = frozenset()
+    """Of ``exhausted``, the venues left out only after a miss: nothing is taken there,
+    but a Day residual may rest there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +109,15 @@ def touch(request: RouteRequest, books: Mapping[str, VenueBook]) -> Decimal | No
     return min(prices, key=lambda p: price_key(request.side, p)) if prices else None
 
 
-def post_residual(request: RouteRequest, books: Mapping[str, VenueBook],
-                  venues: Mapping[str, VenueState]) -> list[ChildPlan]:
+def post_residual(request: RouteRequest, market: ConsolidatedBook,
+                  venues: Mapping[str, VenueState], now_ns: int) -> list[ChildPlan]:
     """Nothing marketable is left: a Day limit rests where its own side is quoted best (it
-    joins the best bid/offer); IOC and market orders stop here."""
+    joins the best bid/offer), a venue where it only missed included; IOC and market
+    orders stop here."""
     if request.ord_type is OrdType.MARKET or request.tif is not TimeInForce.DAY:
         return []
+    request = replace(request, exhausted=request.exhausted - request.missed)
+    books = routable_books(request, market, venues, now_ns)
     quoted = [(price_key(request.side.opposite, book.own_levels(request.side)[0].price),
                -book.own_levels(request.side)[0].size, name)
               for name, book in books.items() if book.own_levels(request.side)]

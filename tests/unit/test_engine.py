@@ -212,6 +212,40 @@ def test_passive_day_limit_rests_where_its_side_is_best():
     assert (send.order.tif, send.order.price) == (TimeInForce.DAY, D("189.90"))
 
 
+def test_day_limit_rests_its_residual_when_every_venue_missed():
+    """Round-robin sends an IOC to every venue at the best price; ARCX does not quote it
+    and XNAS's offer went meanwhile: both miss. The Day limit's residual rests."""
+    engine = make_engine()
+    actions = engine.new_order(S, new(qty="600", price="190.01", tif="0",
+                                      target_strategy="1003"), 1)
+    sends = of(actions, SendChild)
+    assert sorted((s.venue, s.order.qty, s.order.tif) for s in sends) == [
+        ("ARCX", 300, TimeInForce.IOC), ("XNAS", 300, TimeInForce.IOC)]
+    actions = []
+    for send in sends:
+        actions += engine.venue_execution(send.venue, venue_report(
+            send, ExecType.CANCELED, OrdStatus.CANCELED, text="IOC remainder"), 2)
+    [rest] = of(actions, SendChild)
+    assert (rest.venue, rest.order.qty, rest.order.price, rest.order.tif) == (
+        "ARCX", 600, D("190.01"), TimeInForce.DAY)  # ARCX bids best: 190.00
+    assert not reports(actions), "the OMS sees no cancel"
+    assert engine.parent(S, "P1").status is OrdStatus.PENDING_NEW
+
+
+def test_day_limit_with_no_venue_up_waits_and_rests_when_one_is_back():
+    engine = make_engine(cancel_on_disconnect=frozenset({"XNAS", "ARCX"}))
+    [send] = of(engine.new_order(S, new(qty="500", price="189.90", tif="0"), 1), SendChild)
+    engine.venue_execution(send.venue, venue_report(send, ExecType.NEW, OrdStatus.NEW), 2)
+    engine.venue_session("XNAS", False, 3)
+    actions = engine.venue_session("ARCX", False, 4)  # the venue cancels the child
+    assert not of(actions, SendChild) and not reports(actions)
+    parent = engine.parent(S, "P1")
+    assert parent.status is OrdStatus.NEW and parent.leaves_qty == 500
+    [again] = of(engine.venue_session("XNAS", True, 5), SendChild)
+    assert (again.venue, again.order.qty, again.order.price, again.order.tif) == (
+        "XNAS", 500, D("189.90"), TimeInForce.DAY)
+
+
 def test_ex_destination_pins_the_venue():
     engine = make_engine()
     [send] = of(engine.new_order(S, new(ex_destination="ARCX"), 1), SendChild)
