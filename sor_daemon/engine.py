@@ -50,7 +50,7 @@ from sor_daemon.risk import ALL, Halt, KillSwitch, RiskChecks, SessionRules
 from sor_daemon.routing.context import RoutingContext
 from sor_daemon.routing.registry import STRATEGIES, STRATEGIES_BY_CODE
 from sor_daemon.routing.routes import Broker
-from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState
+from sor_daemon.routing.strategy import ChildPlan, RouteRequest, VenueState, routable_books
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +251,8 @@ class Engine:
         """Retired parents still known, oldest first (at most ``completed_orders_kept``)."""
         self._kept = completed_orders_kept
         self._passive: dict[str, set[ChildOrder]] = {}
-        """Day children posted at the touch (not at their parent's limit), by symbol."""
+        """Resting (Day) children by symbol, watched against the consolidated book
+        (`venue_book`, `tick`)."""
         self.risk = risk or RiskChecks({}, SessionRules())
         self.kill_switch = kill_switch or KillSwitch()
         self._cancel_children_on_halt = cancel_children_on_halt
@@ -290,7 +291,7 @@ class Engine:
                     self._children[cancel_id] = child
                 if not child.is_terminal:
                     child.unknown = True
-                    if child.tif is TimeInForce.DAY and child.price != parent.price:
+                    if child.tif is TimeInForce.DAY:
                         self._passive.setdefault(parent.symbol, set()).add(child)
             if parent.is_done:
                 self._retire(parent)
@@ -478,13 +479,16 @@ class Engine:
         return actions
 
     def tick(self, now_ns: int) -> list[Action]:
-        """Time passed: passive children past their time to live are withdrawn; once the
-        cancel is confirmed their quantity is routed again with fresh market data."""
+        """Time passed: passive children past their time to live are withdrawn, and so
+        are resting children crossed by a venue that is usable again (its miss hold is
+        over); once the cancel is confirmed their quantity is routed again with fresh
+        market data."""
         actions: list[Action] = []
-        for passive in self._passive.values():
-            self._withdraw(passive, lambda child: (
+        for symbol, passive in self._passive.items():
+            crossed = self._crossed(symbol, now_ns)
+            self._withdraw(passive, lambda child, crossed=crossed: (
                 child.expires_ns is not None and child.expires_ns <= now_ns
-                and child.status is not OrdStatus.PENDING_NEW), actions)
+                and child.status is not OrdStatus.PENDING_NEW) or crossed(child), actions)
         if self.kill_switch.market_data_loss:
             for symbol in [s for s in self._quoted if not self.market.venue_books(s)]:
                 self._quoted.discard(symbol)
@@ -553,8 +557,9 @@ class Engine:
 
     def venue_book(self, book: VenueBook, now_ns: int = 0) -> list[Action]:
         """A venue's new book. A child posted at the touch there that the market has moved
-        away from (its venue now shows a better price on its side) is cancelled; once the
-        cancel is confirmed its residual is routed again with the fresh book."""
+        away from (its venue now shows a better price on its side) is cancelled, and so
+        is any resting child a better price displayed elsewhere crosses (`_crossed`);
+        once the cancel is confirmed its residual is routed again with the fresh book."""
         if book.venue not in self._venues:
             return []
         self.market.update(book)
@@ -564,13 +569,45 @@ class Engine:
         passive = self._passive.get(book.symbol)
         if not passive:
             return []
-        def moved_away(child: ChildOrder) -> bool:
-            levels = book.own_levels(child.side) if child.venue == book.venue else ()
-            return bool(levels) and improves(child.side.opposite, levels[0].price, child.price)
+        crossed = self._crossed(book.symbol, now_ns)
+
+        def due(child: ChildOrder) -> bool:
+            levels = (book.own_levels(child.side)
+                      if child.venue == book.venue and child.price != child.parent.price
+                      else ())
+            return ((bool(levels) and improves(child.side.opposite, levels[0].price,
+                                               child.price))
+                    or crossed(child))
 
         actions: list[Action] = []
-        self._withdraw(passive, moved_away, actions)
+        self._withdraw(passive, due, actions)
         return actions
+
+    def _crossed(self, symbol: str, now_ns: int) -> Callable[[ChildOrder], bool]:
+        """Whether a resting child on ``symbol`` is crossed: a venue other than its own,
+        one its parent may take from now, displays a better price on the side the child
+        would trade against (taking it beats resting). Not while the parent's IOCs are
+        out (they may be taking that very price), nor while nothing new may be sent."""
+        if self.intake_closed is not None or self.kill_switch.refusal(symbol) is not None:
+            return lambda child: False
+        nbbo = self.market.nbbo(symbol)
+
+        def crossed(child: ChildOrder) -> bool:
+            best = nbbo.ask if child.side is Side.BUY else nbbo.bid
+            if best is None or child.price is None or not improves(
+                    child.side, best.price, child.price):
+                return False  # nothing anywhere beats it (the common case: no more work)
+            parent = child.parent
+            if any(c.tif is not TimeInForce.DAY for c in parent.live_children()):
+                return False
+            books = routable_books(self._request(parent, 0, now_ns), self.market,
+                                   self._venues, now_ns)
+            return any(name != child.venue and book.levels(child.side)
+                       and improves(child.side, book.levels(child.side)[0].price,
+                                    child.price)
+                       for name, book in books.items())
+
+        return crossed
 
     def _withdraw(self, passive: set[ChildOrder], due: Callable[[ChildOrder], bool],
                   actions: list[Action]) -> None:
@@ -821,12 +858,7 @@ class Engine:
         qty = parent.leaves_qty - parent.working_qty
         if qty <= 0:
             return []
-        request = RouteRequest(
-            symbol=parent.symbol, side=parent.side, ord_type=parent.ord_type,
-            limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
-            exhausted=self._excluded(parent, now_ns),
-            missed=frozenset(parent.missed.keys() - parent.exhausted_venues),
-        )
+        request = self._request(parent, qty, now_ns)
         plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
                                                  self.context)
         if not plans:
@@ -854,14 +886,24 @@ class Engine:
                 child.cl_ord_id, child.symbol, child.side, child.qty, child.ord_type,
                 child.price, child.tif, ex_destination=child.venue if child.via else None,
                 min_qty=plan.min_qty), child))
-            if plan.tif is TimeInForce.DAY and plan.price != parent.price:
-                # Posted at the touch, not at the limit: follow the market (`venue_book`)
-                # and, past its time to live, look again (`tick`).
-                if self._passive_ttl_ns:
+            if plan.tif is TimeInForce.DAY:
+                # Resting: watched against the book elsewhere (`venue_book`, `tick`). Posted
+                # at the touch, not at the limit: it follows the market too and, past its
+                # time to live, looks again.
+                if self._passive_ttl_ns and plan.price != parent.price:
                     child.expires_ns = now_ns + self._passive_ttl_ns
                 self._passive.setdefault(parent.symbol, set()).add(child)
         actions.append(self._decision(parent, request, plans, tuple(routes)))
         return actions
+
+    def _request(self, parent: ParentOrder, qty: int, now_ns: int) -> RouteRequest:
+        """What a strategy sees of ``parent`` for ``qty`` shares now."""
+        return RouteRequest(
+            symbol=parent.symbol, side=parent.side, ord_type=parent.ord_type,
+            limit=parent.price, tif=parent.tif, qty=qty, pinned_venue=parent.pinned_venue,
+            exhausted=self._excluded(parent, now_ns),
+            missed=frozenset(parent.missed.keys() - parent.exhausted_venues),
+        )
 
     def _excluded(self, parent: ParentOrder, now_ns: int) -> frozenset[str]:
         """The venues ``parent`` may not use now: those that rejected its children,

@@ -525,6 +525,51 @@ def test_passive_child_past_its_time_to_live_is_withdrawn_and_routed_again():
     assert engine.parent(S, "P1").status is OrdStatus.NEW  # the OMS saw no cancel
 
 
+def test_resting_child_crossed_elsewhere_is_cancelled_and_takes_the_better_price():
+    engine = make_engine()
+    [rest] = of(engine.new_order(S, new(qty="100", price="190.00", tif="0"), 1), SendChild)
+    assert (rest.venue, rest.order.price, rest.order.tif) == ("ARCX", D("190.00"),
+                                                              TimeInForce.DAY)
+    engine.venue_execution("ARCX", venue_report(rest, ExecType.NEW, OrdStatus.NEW), 2)
+    # An offer at the child's own price elsewhere does not cross it...
+    assert not engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.98"), 300),),
+                                           (Level(D("190.00"), 300),), 3), 3)
+    # ...a better one does: cancel it, then take that price.
+    [cancel] = of(engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.97"), 300),),
+                                              (Level(D("189.99"), 200),), 4), 4), CancelChild)
+    assert cancel.request.orig_cl_ord_id == rest.order.cl_ord_id
+    # No second cancel while the first is pending, whatever the market does.
+    assert not engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.96"), 300),),
+                                           (Level(D("189.98"), 200),), 5), 5)
+    assert not engine.tick(6)
+    rerouted = engine.venue_execution("ARCX", venue_report(
+        rest, ExecType.CANCELED, OrdStatus.CANCELED, cl_ord_id=cancel.request.cl_ord_id,
+        orig=rest.order.cl_ord_id), 7)
+    [take] = of(rerouted, SendChild)
+    assert (take.venue, take.order.price, take.order.qty, take.order.tif) == (
+        "XNAS", D("189.98"), 100, TimeInForce.IOC)
+    assert engine.parent(S, "P1").status is OrdStatus.NEW  # the OMS saw no cancel
+
+
+def test_resting_child_is_not_pulled_for_a_venue_left_out_until_it_is_back():
+    engine = make_engine(miss_hold_ns=1_000)
+    engine.venue_book(VenueBook("ARCX", "AAPL", (Level(D("190.00"), 500),),
+                                (Level(D("190.05"), 500),), 0))
+    [first] = of(engine.new_order(S, new(qty="300", price="190.02", tif="0"), 1), SendChild)
+    assert (first.venue, first.order.tif) == ("XNAS", TimeInForce.IOC)
+    [rest] = of(engine.venue_execution("XNAS", venue_report(
+        first, ExecType.CANCELED, OrdStatus.CANCELED), 2), SendChild)
+    assert (rest.venue, rest.order.price, rest.order.tif) == ("ARCX", D("190.02"),
+                                                              TimeInForce.DAY)
+    engine.venue_execution("ARCX", venue_report(rest, ExecType.NEW, OrdStatus.NEW), 3)
+    # XNAS still shows 190.01, but it missed and has published nothing since.
+    assert not engine.venue_book(VenueBook("ARCX", "AAPL", (Level(D("190.00"), 400),),
+                                           (Level(D("190.05"), 500),), 4), 4)
+    assert not engine.tick(500)
+    [cancel] = of(engine.tick(1_002), CancelChild)  # its hold is over
+    assert cancel.request.orig_cl_ord_id == rest.order.cl_ord_id
+
+
 def broker_engine() -> Engine:
     """XNAS direct, DARKA direct, and broker BRKA reaching both for 0.001/share."""
     engine = Engine({"AAPL": D("0.01")}, {"XNAS": "lit", "DARKA": "dark"}, "best-price",
