@@ -185,6 +185,12 @@ Action = (SendChild | CancelChild | QueryChild | ToOms | Anomaly | Decision | Pa
           | ChildAcked | ChildFilled | ChildEnded | ParentEnded | Halted | Resumed)
 
 
+def says_unknown_order(text: str | None) -> bool:
+    """A venue's Text says it does not know the order (some say so only there, with no
+    or another reason code)."""
+    return "unknown order" in (text or "").lower()
+
+
 class IdSource:
     """OrderIDs, ExecIDs and child ClOrdIDs: ``prefix`` keeps them unique across restarts."""
 
@@ -675,6 +681,8 @@ class Engine:
                             now_ns + self._miss_hold_ns if self._miss_hold_ns else None)
                     if report.text:
                         child.parent.text = f"{child.route}: {report.text}"
+            case ExecType.REJECTED if self._not_known_there(child, report):
+                self._forgotten(child, actions)
             case ExecType.REJECTED:
                 self._move(child, OrdStatus.REJECTED, actions)
                 child.parent.exhausted_venues.add(child.venue)
@@ -701,10 +709,8 @@ class Engine:
         only ends a child whose fills we all have, or one the venue does not know."""
         child.unknown = False
         status = report.ord_status
-        if status is OrdStatus.REJECTED and report.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER:
-            # It never reached the venue, or the venue lost it: nothing works there.
-            self._move(child, OrdStatus.CANCELED, actions)
-            child.parent.text = f"{child.route}: the venue does not know the order"
+        if self._not_known_there(child, report):
+            self._forgotten(child, actions)
         elif report.cum_qty > child.cum_qty and report.avg_px > 0:
             # Filled while we were away, and not resent (the status comes after any
             # resend on the session): the session was reset, e.g. at its day boundary.
@@ -724,6 +730,27 @@ class Engine:
             self._acknowledge(child.parent, actions)
         elif child.status is OrdStatus.PENDING_CANCEL and not status.is_terminal:
             self._cancel_child(child, actions)  # the cancel never got there: again
+
+    @staticmethod
+    def _not_known_there(child: ChildOrder, report: ExecutionReport) -> bool:
+        """Whether a status answer (ExecType I) or a reject (8) says the venue does not
+        have the order, in any of the forms venues and brokers use: OrdRejReason 5, or
+        OrdStatus Rejected with a Text saying "unknown order", or OrdStatus Rejected for
+        a child it had acknowledged (it cannot reject an order it took)."""
+        if report.exec_type not in (ExecType.ORDER_STATUS, ExecType.REJECTED):
+            return False
+        return report.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER or (
+            report.ord_status is OrdStatus.REJECTED
+            and (child.status is not OrdStatus.PENDING_NEW or says_unknown_order(report.text)))
+
+    def _forgotten(self, child: ChildOrder, actions: list[Action]) -> None:
+        """The venue does not know the child: it never got there, or the venue lost it
+        (restarted). Nothing works there, so it ends and its quantity is free to route."""
+        child.unknown = False
+        if child.is_terminal:
+            return  # a late or repeated answer: it has ended already
+        self._move(child, OrdStatus.CANCELED, actions)
+        child.parent.text = f"{child.route}: the venue does not know the order"
 
     def _fill_from_status(self, child: ChildOrder, report: ExecutionReport,
                           actions: list[Action]) -> None:
@@ -751,7 +778,8 @@ class Engine:
                             f"(ExecID {report.exec_id}) after it was taken as cancelled on "
                             "disconnect; not applied: reconcile by hand")]
         if report.exec_type in (ExecType.CANCELED, ExecType.EXPIRED) or (
-                report.exec_type is ExecType.ORDER_STATUS and report.ord_status.is_terminal):
+                report.exec_type is ExecType.ORDER_STATUS and report.ord_status.is_terminal
+        ) or self._not_known_there(child, report):
             child.unknown = False
         return []
 
@@ -776,6 +804,12 @@ class Engine:
             return []  # too late: the fill or cancel that ended it has been applied
         self._touch(child.parent)
         actions: list[Action] = []
+        if reject.reason is CxlRejReason.UNKNOWN_ORDER or says_unknown_order(reject.text):
+            # Nothing to cancel there (the venue lost it): it has ended, as a status
+            # answer saying so would end it.
+            self._forgotten(child, actions)
+            self._learn(child, actions, now_ns)
+            return actions + self._after_child(child.parent, now_ns)
         self._move(child, OrdStatus.PARTIALLY_FILLED if child.cum_qty else OrdStatus.NEW,
                    actions)
         parent = child.parent

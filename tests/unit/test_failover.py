@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus
+import pytest
+
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+)
 from sor_daemon.engine import (
     Anomaly,
     ChildEnded,
@@ -17,7 +25,7 @@ from sor_daemon.engine import (
     SendChild,
 )
 from sor_daemon.journal import Fill, Journal
-from sor_daemon.messages import CancelFields
+from sor_daemon.messages import CancelFields, CancelReject, ExecutionReport
 from tests.unit.test_engine import S, make_engine, new, of, reports, venue_report
 
 
@@ -53,6 +61,87 @@ def test_a_venue_that_does_not_know_the_child_frees_its_quantity_for_routing():
     assert of(actions, ChildEnded)
     [again] = of(actions, SendChild)
     assert again.order.qty == 300 and again.child is not send.child
+
+
+def unknown_answer(send: SendChild, form: str) -> ExecutionReport | CancelReject:
+    """A venue's or a broker's "I do not know that order", in one of the forms they use."""
+    status = venue_report(send, ExecType.ORDER_STATUS, OrdStatus.REJECTED)
+    match form:
+        case "status reason 5":
+            return replace(status, ord_rej_reason=OrdRejReason.UNKNOWN_ORDER)
+        case "status rejected":
+            return status
+        case "status text":
+            return replace(status, ord_rej_reason=OrdRejReason.OTHER, text="Unknown order")
+        case "rejected reason 5":
+            return replace(venue_report(send, ExecType.REJECTED, OrdStatus.REJECTED,
+                                        text="BRKA: unknown order 'C1'"),
+                           ord_rej_reason=OrdRejReason.UNKNOWN_ORDER)
+        case "rejected text":
+            return venue_report(send, ExecType.REJECTED, OrdStatus.REJECTED,
+                                text="Unknown order")
+        case "cancel reject reason 1":
+            return CancelReject("NONE", "X9", send.order.cl_ord_id, OrdStatus.REJECTED,
+                                CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER,
+                                "BRKA: unknown order")
+        case "cancel reject text":
+            return CancelReject("NONE", "X9", send.order.cl_ord_id, OrdStatus.REJECTED,
+                                CxlRejResponseTo.CANCEL, CxlRejReason.OTHER, "Unknown order")
+    raise AssertionError(form)
+
+
+UNKNOWN_FORMS = ["status reason 5", "status rejected", "status text", "rejected reason 5",
+                 "rejected text", "cancel reject reason 1", "cancel reject text"]
+
+
+def answer(engine: Engine, venue: str, message: ExecutionReport | CancelReject, now: int):
+    if isinstance(message, CancelReject):
+        return engine.venue_cancel_reject(venue, message, now)
+    return engine.venue_execution(venue, message, now)
+
+
+@pytest.mark.parametrize("form", UNKNOWN_FORMS)
+def test_every_form_of_unknown_order_frees_the_child_for_routing(form):
+    engine = make_engine()
+    send = resting(engine, qty="300")
+    engine.venue_session("ARCX", False, 3)
+    engine.venue_session("ARCX", True, 4)
+    actions = answer(engine, "ARCX", unknown_answer(send, form), 5)
+    assert not [a for a in of(actions, Anomaly) if a.reason == "illegal_transition"]
+    assert send.child.status is OrdStatus.CANCELED and not send.child.unknown
+    assert of(actions, ChildEnded)
+    [again] = of(actions, SendChild)
+    assert again.order.qty == 300 and again.child is not send.child
+    assert "ARCX" not in send.child.parent.exhausted_venues, "the venue did nothing wrong"
+    assert answer(engine, "ARCX", unknown_answer(send, form), 6) == [], "a late copy: nothing"
+
+
+@pytest.mark.parametrize("form", UNKNOWN_FORMS)
+def test_a_cancel_of_a_child_its_venue_forgot_ends_the_parent(form):
+    engine = make_engine()
+    send = resting(engine)
+    parent = send.child.parent
+    engine.venue_session("ARCX", False, 3)
+    engine.venue_session("ARCX", True, 4)
+    engine.cancel_order(S, CancelFields("P1-C", "P1"), 5)
+    assert parent.status is OrdStatus.PENDING_CANCEL
+    actions = answer(engine, "ARCX", unknown_answer(send, form), 6)
+    assert send.child.status is OrdStatus.CANCELED
+    assert parent.status is OrdStatus.CANCELED and not of(actions, SendChild)
+    [done] = reports(actions)
+    assert (done.exec_type, done.cl_ord_id) == (ExecType.CANCELED, "P1-C")
+
+
+def test_a_rejected_status_for_a_child_never_acknowledged_is_a_reject():
+    engine = make_engine()
+    [send] = of(engine.new_order(S, new(qty="300", price="189.99", tif="0"), 1), SendChild)
+    engine.venue_session("ARCX", False, 2)
+    engine.venue_session("ARCX", True, 3)
+    status = replace(venue_report(send, ExecType.ORDER_STATUS, OrdStatus.REJECTED),
+                     ord_rej_reason=OrdRejReason.EXCHANGE_CLOSED, text="closed")
+    engine.venue_execution("ARCX", status, 4)
+    assert send.child.status is OrdStatus.REJECTED
+    assert "ARCX" in send.child.parent.exhausted_venues
 
 
 def test_a_status_that_says_working_keeps_the_child_and_a_lost_cancel_is_sent_again():
