@@ -16,7 +16,13 @@ from decimal import Decimal
 from connectors.sim.exchange import Outbound
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import CANCEL_ON_DISCONNECT, SimVenue
-from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus
+from sor_daemon.domain import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+)
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import SessionSpec
@@ -108,9 +114,11 @@ class SimBroker(SimVenue):
         cl_ord_id = getattr(fields, "cl_ord_id", None) or ""
         orig = getattr(fields, "orig_cl_ord_id", None) or ""
         text = f"{self.name}: unknown order {orig or cl_ord_id!r}"
-        if msg_type == "H":
+        if msg_type == "H":  # as a venue answers it: ExecType I, OrdStatus 8, reason 5
             return refusal_report(f"{self.name}-R{next(self._exec_ids)}", cl_ord_id,
-                                  OrdRejReason.UNKNOWN_ORDER, text)
+                                  OrdRejReason.UNKNOWN_ORDER, text,
+                                  exec_type=ExecType.ORDER_STATUS,
+                                  status_req_id=getattr(fields, "ord_status_req_id", None))
         return CancelReject("NONE", cl_ord_id, orig, OrdStatus.REJECTED,
                             CxlRejResponseTo.REPLACE if msg_type == "G"
                             else CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER, text)

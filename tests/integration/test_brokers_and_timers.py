@@ -3,13 +3,16 @@ shipped config's broker BRKA reaches XNAS, ARCX, DARKA and DARKB for 0.001/share
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
+from connectors.sim.runner import build_venues
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.messages import ExecutionReport
 from sor_daemon.routing.registry import STRATEGIES
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
@@ -80,3 +83,49 @@ async def test_passive_children_are_withdrawn_after_their_time_to_live():
         assert sum(c.leaves_qty for c in parent.children.values()) + parent.cum_qty <= 3000
         stack.oms.cancel(order)
         assert await stack.oms.wait_for(lambda: order.is_terminal, 10)
+
+
+async def test_a_child_a_restarted_broker_forgot_ends_and_its_parent_can_be_cancelled():
+    data = default_config_data()
+    data["risk"]["breakers"]["market_data_loss"] = False  # no halt while every book is gone
+    async with running_stack(config=SorConfig.model_validate(data)) as stack:
+        daemon = stack.daemon
+        [xnas] = [v for v in stack.venues if v.name == "XNAS"]
+        xnas.set_down(True)  # XNAS only through BRKA
+        assert await wait_until(lambda: not daemon.connectors["XNAS"].up)
+        order = stack.oms.new_order("AAPL", Side.BUY, 400, OrdType.LIMIT, Decimal("189.50"),
+                                    TimeInForce.DAY, ex_destination="XNAS")
+        assert await stack.oms.wait_for(lambda: order.status is OrdStatus.NEW, 5)
+        parent = daemon.engine.parent(stack.session, order.cl_ord_id)
+        [child] = parent.children.values()
+        assert (child.route, child.status) == ("BRKA>XNAS", OrdStatus.NEW)
+
+        answers = []
+        execution = daemon.venue_execution
+
+        def seen(venue: str, report: ExecutionReport) -> None:
+            answers.append((venue, report))
+            execution(venue, report)
+
+        daemon.venue_execution = seen
+        # The simulated venues' process dies and comes back empty: BRKA forgets the child.
+        await asyncio.gather(*(venue.stop() for venue in stack.venues))
+        assert await wait_until(lambda: not daemon.connectors["BRKA"].up, 5)
+        assert child.unknown
+        stack.venues[:] = build_venues(stack.config, stack.market)
+        for venue in stack.venues:
+            await venue.start()
+
+        assert await wait_until(lambda: child.is_terminal and not child.unknown, 15), \
+            "the broker's answer to the status request ends the child"
+        [status] = [r for venue, r in answers if venue == "BRKA"
+                    and r.cl_ord_id == child.cl_ord_id]
+        assert (status.exec_type, status.ord_status, status.ord_rej_reason) == (
+            ExecType.ORDER_STATUS, OrdStatus.REJECTED, OrdRejReason.UNKNOWN_ORDER)
+        assert child.status is OrdStatus.CANCELED
+        assert await wait_until(lambda: len(parent.children) == 2, 10), "the 400 re-routed"
+        assert not order.is_terminal and order.cum_qty == 0
+        stack.oms.cancel(order)
+        assert await stack.oms.wait_for(lambda: order.status is OrdStatus.CANCELED, 10), \
+            order.reports[-1]
+        assert all(c.is_terminal for c in parent.children.values())
