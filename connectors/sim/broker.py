@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from connectors.sim.exchange import Outbound
 from connectors.sim.market import SimMarket
-from connectors.sim.venue import CANCEL_ON_DISCONNECT, SimVenue
+from connectors.sim.venue import CANCEL_ON_DISCONNECT, SEPARATOR, SimVenue
 from sor_daemon.domain import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -27,15 +27,6 @@ from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import SessionSpec
 from sor_daemon.messages import CancelReject, ExecutionReport, refusal_report
-
-SEPARATOR = "|"
-"""Between the broker's name and its FIX session in the keys its orders carry."""
-
-
-def broker_of(session_key: str) -> str | None:
-    """The broker an outbound message belongs to, or None for a venue's own session."""
-    name, sep, _ = session_key.partition(SEPARATOR)
-    return name if sep else None
 
 
 class SimBroker(SimVenue):
@@ -57,8 +48,8 @@ class SimBroker(SimVenue):
         cancels on disconnect."""
         if self.cancel_on_disconnect:
             key = f"{self.name}{SEPARATOR}{session}"
-            self.send([out for venue in sorted(self.venues)
-                       for out in self.market.cancel_session(venue, key, CANCEL_ON_DISCONNECT)])
+            for venue in sorted(self.venues):
+                self.route(venue, self.market.cancel_session(venue, key, CANCEL_ON_DISCONNECT))
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, key = self.market, f"{self.name}{SEPARATOR}{session}"
@@ -97,10 +88,11 @@ class SimBroker(SimVenue):
                     message.get(34), other, 3, f"{self.name} is a broker: it accepts D, F, G "
                                                f"and H, and publishes no market data"))
                 return
-        self.send(out)
+        self.route(venue, out)
 
     def send(self, outbound: list[Outbound]) -> None:
-        """Back to the broker's own FIX session, with the commission on each fill."""
+        """Back to the broker's own FIX sessions (the keys it gave its orders), with the
+        commission on each fill."""
         super().send([Outbound(item.session.partition(SEPARATOR)[2],
                                self._charged(item.message)) for item in outbound])
 

@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from connectors.sim.broker import SimBroker, broker_of
+from connectors.sim.broker import SimBroker
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig
@@ -54,6 +54,9 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
                                 broker.commission_per_share, broker.expected_latency_ms,
                                 config.log.fix_message_dir, on_broker_error,
                                 broker.cancel_on_disconnect))
+    peers = {venue.name: venue for venue in venues}
+    for venue in venues:
+        venue.peers = peers
     return venues
 
 
@@ -68,7 +71,7 @@ async def run_clock(venues: list[SimVenue], stop: asyncio.Event) -> None:
     while not stop.is_set():
         now = time.monotonic_ns()
         for name, outbound in sim.step(now):
-            by_name[broker_of(outbound.session) or name].send([outbound])
+            by_name[name].route(name, [outbound])
         for name, venue in by_name.items():
             is_down = sim.is_down(name, now)
             if is_down != (name in down):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 import orjson
@@ -29,6 +29,14 @@ SIM_STORE = SessionStore(persist_messages=True, reset_on_logon=False, adopt_when
 numbering. Market data is gap-filled, never resent: a new subscription gets a fresh
 snapshot."""
 CANCEL_ON_DISCONNECT = "cancel on disconnect"
+SEPARATOR = "|"
+"""Between a broker's name and its FIX session in the keys its orders carry at a venue."""
+
+
+def broker_of(session_key: str) -> str | None:
+    """The broker an outbound message belongs to, or None for a venue's own session."""
+    name, sep, _ = session_key.partition(SEPARATOR)
+    return name if sep else None
 
 
 def encode(message: object) -> tuple[str, Pairs]:
@@ -69,6 +77,8 @@ class SimVenue:
         self._latency = market.latency_ns.get(name, 0) / 1e9
         self._queue: deque[tuple[float, Outbound]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self.peers: Mapping[str, SimVenue] = {name: self}
+        """Every simulated venue and broker sharing the market, by name (see `route`)."""
 
     async def start(self) -> None:
         await self.endpoint.start()
@@ -91,7 +101,8 @@ class SimVenue:
     def on_logout(self, session: str) -> None:
         self.market.drop_session(self.name, session)
         if self.cancel_on_disconnect:
-            self.send(self.market.cancel_session(self.name, session, CANCEL_ON_DISCONNECT))
+            self.route(self.name, self.market.cancel_session(self.name, session,
+                                                             CANCEL_ON_DISCONNECT))
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, venue = self.market, self.name
@@ -116,7 +127,7 @@ class SimVenue:
                 self.endpoint.send(session, "j", codec.encode_business_reject(
                     message.get(34), other, 3, f"{venue} does not accept MsgType {other}"))
                 return
-        self.send(out)
+        self.route(venue, out)
 
     ledger: IO[bytes] | None = None
     """Where every fill is written, before it is reported (`sor-daemon chaos` compares
@@ -132,7 +143,19 @@ class SimVenue:
             self.ledger.flush()
         self.endpoint.send(item.session, *encode(message))
 
+    def route(self, venue: str, outbound: list[Outbound]) -> None:
+        """Send what an event at ``venue`` produced, each message by whoever holds its
+        session: the broker whose key it carries, else the venue. An order through a
+        broker trades with orders on the venue's own sessions, and the other way round,
+        and moves the book the venue's subscribers see."""
+        by_owner: dict[str, list[Outbound]] = {}
+        for item in outbound:
+            by_owner.setdefault(broker_of(item.session) or venue, []).append(item)
+        for owner, items in by_owner.items():
+            self.peers[owner].send(items)
+
     def send(self, outbound: list[Outbound]) -> None:
+        """Out on this venue's own sessions (`route` picks who sends what)."""
         if not self._latency:
             for item in outbound:
                 self._deliver(item)

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.fix_venue import FixVenueConnector
 from connectors.sim.runner import build_venues
 from sor_daemon.config import SorConfig
 from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.messages import ExecutionReport
+from sor_daemon.messages import ExecutionReport, NewOrder
 from sor_daemon.routing.registry import STRATEGIES
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
@@ -60,6 +61,43 @@ async def test_broker_refuses_a_venue_it_does_not_reach(stack: Stack):
     venue, report = reports[0]
     assert venue == "BRKA" and report.ord_status is OrdStatus.REJECTED
     assert report.text == "BRKA does not reach 'BATX'; it reaches ARCX, DARKA, DARKB, XNAS"
+
+
+async def test_a_broker_order_trading_with_one_on_the_venue_own_session_reaches_both(
+        stack: Stack):
+    """Each side of the trade hears of its fill on its own session (the venue's or the
+    broker's), whichever arrived first; the venue's book moves for its subscribers."""
+    daemon = stack.daemon
+    seen: list[tuple[str, ExecutionReport]] = []
+    daemon.venue_execution = lambda venue, report: seen.append((venue, report))
+
+    def reported(session: str, cl_ord_id: str, exec_type: ExecType) -> bool:
+        return any(s == session and r.cl_ord_id == cl_ord_id and r.exec_type is exec_type
+                   for s, r in seen)
+
+    def best_ask() -> Decimal | None:
+        book = daemon.engine.market.venue_books("AAPL").get("XNAS")
+        return book.asks[0].price if book is not None and book.asks else None
+
+    inside = Decimal("190.00")  # inside XNAS's 189.99 x 190.01: only these two meet there
+    direct, broker = daemon.connectors["XNAS"], daemon.connectors["BRKA"]
+
+    async def trade(maker: FixVenueConnector, taker: FixVenueConnector) -> None:
+        sell, buy = f"SELL-{maker.name}", f"BUY-{taker.name}"
+        assert maker.submit(NewOrder(sell, "AAPL", Side.SELL, 100, OrdType.LIMIT, inside,
+                                     TimeInForce.DAY,
+                                     ex_destination="XNAS" if maker is broker else None))
+        assert await wait_until(lambda: reported(maker.name, sell, ExecType.NEW), 5)
+        assert await wait_until(lambda: best_ask() == inside, 5), "XNAS's book shows it"
+        assert taker.submit(NewOrder(buy, "AAPL", Side.BUY, 100, OrdType.LIMIT, inside,
+                                     TimeInForce.IOC,
+                                     ex_destination="XNAS" if taker is broker else None))
+        assert await wait_until(lambda: reported(taker.name, buy, ExecType.TRADE)
+                                and reported(maker.name, sell, ExecType.TRADE), 5), seen
+        assert await wait_until(lambda: best_ask() == Decimal("190.01"), 5)
+
+    await trade(direct, broker)
+    await trade(broker, direct)
 
 
 async def test_passive_children_are_withdrawn_after_their_time_to_live():
