@@ -1,13 +1,15 @@
 """`sor-daemon chaos`: kill things mid-flow, many times, and prove nothing was lost.
 
-Each trial starts the simulated venues and the daemon as processes (a living market, so
-resting orders fill while something is down), an OMS in this process with a durable
-FIX session, and an order flow. At a random moment it kills one of them:
+Each trial starts the simulated venues (with the shipped config's brokers) and the daemon
+as processes (a living market, so resting orders fill while something is down), an OMS
+in this process with a durable FIX session, and an order flow. At a random moment it
+kills one of them:
 
 - ``daemon``: SIGKILL, restarted after a random pause (restart recovery, FIX resend both
   ways, status requests to the venues);
-- ``venue``: SIGKILL of the simulated venues' process, restarted empty (venue failover:
-  unknown outcomes, status requests answered "unknown order", residuals re-routed);
+- ``venue``: SIGKILL of the simulated venues' process, brokers included, restarted empty
+  (venue failover: unknown outcomes, status requests answered "unknown order" by venues
+  and brokers, residuals re-routed);
 - ``oms``: the OMS session drops and comes back (reports missed while away are resent).
 
 Then every order still working is cancelled, and the trial checks, from three
@@ -86,8 +88,8 @@ class TrialResult:
 
 
 def trial_config(directory: Path) -> Path:
-    """The shipped config on free ports, with its journal, FIX stores and logs in the
-    trial's directory, no broker, and the living `normal` market."""
+    """The shipped config on free ports (its brokers too), with its journal, FIX stores
+    and logs in the trial's directory, and the living `normal` market."""
     with BASE_CONFIG.open("rb") as fh:
         data: dict[str, Any] = tomllib.load(fh)
     data["oms"]["port"] = free_port()
@@ -99,9 +101,8 @@ def trial_config(directory: Path) -> Path:
                        "session_dir": str(directory / "fix-store")}
     data["risk"]["breakers"] = {"reject_burst": 0, "venue_error_burst": 0,
                                 "market_data_loss": False}
-    data.pop("brokers", None)
-    for venue in data["venues"]:
-        venue["port"] = free_port()
+    for session in [*data["venues"], *data.get("brokers", [])]:
+        session["port"] = free_port()
     data["sim"] = {"market": str(MARKET)}
     path = directory / "sor.toml"
     path.write_text(toml_text(data))

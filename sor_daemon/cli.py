@@ -121,12 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     chaos = sub.add_parser(
         "chaos", help="kill the daemon, the venues, the OMS link mid-flow; check nothing "
                       "is lost",
-        description="Trials on loopback, each with its own simulated venues, daemon (with "
-                    "a journal) and OMS: an order flow, a SIGKILL of the daemon or of the "
-                    "venues (or an OMS disconnect) at a random moment, a restart, then "
-                    "checks: no overfill, every fill the venues reported applied once and "
-                    "reported to the OMS, every order ended. Exit 1 if any trial failed; "
-                    "a failed trial's directory (logs, journal, ledger) is kept.")
+        description="Trials on loopback, each with its own simulated venues and brokers, "
+                    "daemon (with a journal) and OMS: an order flow, a SIGKILL of the daemon "
+                    "or of the venues and brokers (or an OMS disconnect) at a random "
+                    "moment, a restart, then checks: no overfill, every fill the venues "
+                    "reported applied once and reported to the OMS, every order ended. Exit 1 "
+                    "if any trial failed; a failed trial's directory (logs, journal, ledger) "
+                    "is kept.")
     chaos.add_argument("--trials", type=int, default=9, help="trials (kinds in turn)")
     chaos.add_argument("--orders", type=int, default=30, help="parent orders per trial")
     chaos.add_argument("--seed", type=int, default=1, help="random seed (timings, flow)")

@@ -4,7 +4,17 @@ orders left hanging. `make chaos` runs many more (TRIALS=N)."""
 
 from __future__ import annotations
 
-from sor_daemon.chaos import ChaosOptions, report, run_chaos, summary_line
+from sor_daemon.chaos import KINDS, ChaosOptions, report, run_chaos, summary_line, trial_config
+from sor_daemon.config import load_config
+from tests.conftest import DEFAULT_CONFIG
+
+
+def test_trials_run_the_shipped_brokers_and_kill_the_venues_too(tmp_path):
+    shipped = load_config(DEFAULT_CONFIG)
+    config = load_config(trial_config(tmp_path))
+    assert [b.name for b in config.brokers] == [b.name for b in shipped.brokers] != []
+    assert {b.port for b in config.brokers}.isdisjoint(b.port for b in shipped.brokers)
+    assert ChaosOptions().kinds == KINDS and "venue" in KINDS
 
 
 async def test_nothing_is_lost_when_the_daemon_the_venues_or_the_oms_link_die(tmp_path):
