@@ -2,8 +2,9 @@
 its ExDestination (100) names, and adds its commission to every fill.
 
 Orders reach the venue's book under the key ``BROKER|session``, so the venue's reports
-(now, or later from the market clock) come back here and go out on the broker's own
-session after the broker's latency, which replaces the venue's.
+(now, later from the market clock, or when an order on another session takes them:
+`SimVenue.route`) come back here and go out on the broker's own session after the
+broker's latency, which replaces the venue's.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ from decimal import Decimal
 from connectors.sim.exchange import Outbound
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import CANCEL_ON_DISCONNECT, SEPARATOR, SimVenue
-from sor_daemon.domain import (
-    CxlRejReason,
-    CxlRejResponseTo,
-    ExecType,
-    OrdRejReason,
-    OrdStatus,
-)
+from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import SessionSpec
@@ -91,8 +86,7 @@ class SimBroker(SimVenue):
         self.route(venue, out)
 
     def send(self, outbound: list[Outbound]) -> None:
-        """Back to the broker's own FIX sessions (the keys it gave its orders), with the
-        commission on each fill."""
+        """Back to the broker's own FIX session, with the commission on each fill."""
         super().send([Outbound(item.session.partition(SEPARATOR)[2],
                                self._charged(item.message)) for item in outbound])
 
@@ -106,11 +100,9 @@ class SimBroker(SimVenue):
         cl_ord_id = getattr(fields, "cl_ord_id", None) or ""
         orig = getattr(fields, "orig_cl_ord_id", None) or ""
         text = f"{self.name}: unknown order {orig or cl_ord_id!r}"
-        if msg_type == "H":  # as a venue answers it: ExecType I, OrdStatus 8, reason 5
+        if msg_type == "H":
             return refusal_report(f"{self.name}-R{next(self._exec_ids)}", cl_ord_id,
-                                  OrdRejReason.UNKNOWN_ORDER, text,
-                                  exec_type=ExecType.ORDER_STATUS,
-                                  status_req_id=getattr(fields, "ord_status_req_id", None))
+                                  OrdRejReason.UNKNOWN_ORDER, text)
         return CancelReject("NONE", cl_ord_id, orig, OrdStatus.REJECTED,
                             CxlRejResponseTo.REPLACE if msg_type == "G"
                             else CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER, text)

@@ -56,7 +56,7 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
                                 broker.cancel_on_disconnect))
     peers = {venue.name: venue for venue in venues}
     for venue in venues:
-        venue.peers = peers
+        venue.connect(peers)
     return venues
 
 

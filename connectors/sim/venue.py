@@ -2,7 +2,9 @@
 
 Messages go out after the venue's configured acknowledgement latency, in order. Sessions
 are durable while the process lives (`SIM_STORE`): what the venue sends while a client is
-away (fills, cancel-on-disconnect reports) is stored and resent when it is back.
+away (fills, cancel-on-disconnect reports) is stored and resent when it is back. A report
+goes out through whichever venue or broker owns the order's session (`SimVenue.route`):
+an order arriving on one session may fill one resting from another.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import IO
 
 import orjson
+import structlog
 
 from connectors.sim.exchange import Increment, MarketDataReject, Outbound, Snapshot
 from connectors.sim.market import SimMarket
@@ -30,7 +33,7 @@ numbering. Market data is gap-filled, never resent: a new subscription gets a fr
 snapshot."""
 CANCEL_ON_DISCONNECT = "cancel on disconnect"
 SEPARATOR = "|"
-"""Between a broker's name and its FIX session in the keys its orders carry at a venue."""
+"""Between a broker's name and its FIX session in the keys its orders carry."""
 
 
 def broker_of(session_key: str) -> str | None:
@@ -78,7 +81,26 @@ class SimVenue:
         self._queue: deque[tuple[float, Outbound]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self.peers: Mapping[str, SimVenue] = {name: self}
-        """Every simulated venue and broker sharing the market, by name (see `route`)."""
+        """Every venue and broker on the same market, by name (`connect`)."""
+        self.undelivered = 0
+        """Messages quickfix did not take (logged): a report the client never gets."""
+        self._log = structlog.get_logger("sim")
+
+    def connect(self, peers: Mapping[str, SimVenue]) -> None:
+        """Share the market's reports with ``peers``: a fill of an order that came in
+        through a broker goes out through that broker, and the other way round."""
+        self.peers = peers
+
+    def route(self, venue: str, outbound: list[Outbound]) -> None:
+        """Send what ``venue``'s book produced (this venue's, or one this broker reaches),
+        each message through whoever owns its session: the venue itself, or the broker
+        whose key the order carries."""
+        for item in outbound:
+            owner = self.peers.get(broker_of(item.session) or venue)
+            if owner is None:
+                self.undelivered_report(item, "no venue or broker here owns the session")
+            else:
+                owner.send([item])
 
     async def start(self) -> None:
         await self.endpoint.start()
@@ -101,8 +123,8 @@ class SimVenue:
     def on_logout(self, session: str) -> None:
         self.market.drop_session(self.name, session)
         if self.cancel_on_disconnect:
-            self.route(self.name, self.market.cancel_session(self.name, session,
-                                                             CANCEL_ON_DISCONNECT))
+            self.route(self.name,
+                       self.market.cancel_session(self.name, session, CANCEL_ON_DISCONNECT))
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, venue = self.market, self.name
@@ -141,21 +163,19 @@ class SimVenue:
                 "venue": self.name, "child": message.cl_ord_id, "exec_id": message.exec_id,
                 "qty": message.last_qty, "pid": os.getpid()}) + b"\n")
             self.ledger.flush()
-        self.endpoint.send(item.session, *encode(message))
+        if not self.endpoint.send(item.session, *encode(message)):
+            self.undelivered_report(item, "the session is not there to take it")
 
-    def route(self, venue: str, outbound: list[Outbound]) -> None:
-        """Send what an event at ``venue`` produced, each message by whoever holds its
-        session: the broker whose key it carries, else the venue. An order through a
-        broker trades with orders on the venue's own sessions, and the other way round,
-        and moves the book the venue's subscribers see."""
-        by_owner: dict[str, list[Outbound]] = {}
-        for item in outbound:
-            by_owner.setdefault(broker_of(item.session) or venue, []).append(item)
-        for owner, items in by_owner.items():
-            self.peers[owner].send(items)
+    def undelivered_report(self, item: Outbound, why: str) -> None:
+        """Count and log a message that will never reach its client."""
+        self.undelivered += 1
+        message = item.message
+        self._log.error("sim_report_undelivered", venue=self.name, session=item.session,
+                        message=type(message).__name__, why=why,
+                        cl_ord_id=getattr(message, "cl_ord_id", None),
+                        exec_type=getattr(message, "exec_type", None))
 
     def send(self, outbound: list[Outbound]) -> None:
-        """Out on this venue's own sessions (`route` picks who sends what)."""
         if not self._latency:
             for item in outbound:
                 self._deliver(item)

@@ -98,6 +98,7 @@ async def test_a_broker_order_trading_with_one_on_the_venue_own_session_reaches_
 
     await trade(direct, broker)
     await trade(broker, direct)
+    assert [v.undelivered for v in stack.venues] == [0] * len(stack.venues)
 
 
 async def test_passive_children_are_withdrawn_after_their_time_to_live():
