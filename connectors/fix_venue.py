@@ -35,6 +35,7 @@ class FixVenueConnector:
             sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
             port=config.port, host=config.host, heartbeat_seconds=config.heartbeat_seconds,
             reconnect_seconds=config.reconnect_seconds,
+            timestamp_precision=config.timestamp_precision,
         )
         self._session = spec.name
         self._md_ids = itertools.count(1)

@@ -31,6 +31,10 @@ Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 Seconds = Annotated[int, Field(strict=True, ge=1, le=300)]
 Host = Annotated[str, Field(min_length=1)]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9.\-]{0,15}$")]
+TimestampPrecision = Literal[0, 3, 6, 9]
+"""Decimals of a second in the SendingTime (52) and OrigSendingTime (122) of a session:
+FIX 4.4 has seconds or milliseconds (the default, 3); 6 and 9 for counterparties that
+accept finer ones."""
 PositivePrice = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
 
 
@@ -120,6 +124,7 @@ class OmsConfig(Strict):
     sessions: Annotated[list[OmsSessionConfig], Field(min_length=1)] = [
         OmsSessionConfig(comp_id="OMS")]
     heartbeat_seconds: Seconds = 30
+    timestamp_precision: TimestampPrecision = 3
     send_pending_new: bool = False
     cancel_on_disconnect: bool = False
     """True: an OMS session that drops has its working orders cancelled (each reported
@@ -254,6 +259,7 @@ class SessionConfig(Strict):
     sender_comp_id: CompID = "SOR"
     target_comp_id: CompID
     heartbeat_seconds: Seconds = 30
+    timestamp_precision: TimestampPrecision = 3
     reconnect_seconds: Seconds = 1
     expected_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
     """Until acknowledgements are measured: breaks price ties, the quicker route first."""

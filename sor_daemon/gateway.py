@@ -76,7 +76,7 @@ class OmsGateway:
         specs = [SessionSpec(
             sender_comp_id=config.sender_comp_id, target_comp_id=session.comp_id,
             port=self.engine_port, heartbeat_seconds=config.heartbeat_seconds,
-            allowed_addresses=("127.0.0.1",),
+            allowed_addresses=("127.0.0.1",), timestamp_precision=config.timestamp_precision,
         ) for session in config.sessions]
         self.sessions = {spec.name: spec.target_comp_id for spec in specs}
         """quickfix session name -> the OMS's CompID."""

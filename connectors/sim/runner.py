@@ -30,7 +30,8 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
     for venue in config.venues:
         specs = [
             SessionSpec(sender_comp_id=venue.target_comp_id, target_comp_id=member,
-                        port=venue.port, heartbeat_seconds=venue.heartbeat_seconds)
+                        port=venue.port, heartbeat_seconds=venue.heartbeat_seconds,
+                        timestamp_precision=venue.timestamp_precision)
             for member in dict.fromkeys([venue.sender_comp_id, *market.members])
         ]
 
@@ -42,7 +43,8 @@ def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
     for broker in config.brokers:
         specs = [
             SessionSpec(sender_comp_id=broker.target_comp_id, target_comp_id=member,
-                        port=broker.port, heartbeat_seconds=broker.heartbeat_seconds)
+                        port=broker.port, heartbeat_seconds=broker.heartbeat_seconds,
+                        timestamp_precision=broker.timestamp_precision)
             for member in dict.fromkeys([broker.sender_comp_id, *market.members])
         ]
 

@@ -79,6 +79,10 @@ class SessionSpec:
     extra: dict[str, str] = field(default_factory=dict)
     logon_fields: dict[int, str] = field(default_factory=dict)
     """Added to our Logon (an initiator's Username 553 / Password 554)."""
+    timestamp_precision: int = 3
+    """Decimals of a second in the SendingTime (52) and OrigSendingTime (122) quickfix
+    writes: 0, 3, 6 or 9. FIX 4.4's UTCTimestamp has seconds or milliseconds (3); finer
+    ones are for counterparties that accept them."""
 
     @property
     def name(self) -> str:
@@ -149,7 +153,6 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
         "SocketReuseAddress=Y",
         "LogonTimeout=5",
         "LogoutTimeout=2",
-        "TimestampPrecision=6",
         # By default sequence numbers restart at every logon, so nothing sent on one
         # connection is ever resent on another; within a connection TCP loses nothing,
         # and a stray ResendRequest gets a gap fill. Kept, every message sent would stay
@@ -169,6 +172,7 @@ def settings_text(initiator: bool, sessions: list[SessionSpec], log_dir: str | N
             f"SenderCompID={spec.sender_comp_id}",
             f"TargetCompID={spec.target_comp_id}",
             f"HeartBtInt={spec.heartbeat_seconds}",
+            f"TimestampPrecision={spec.timestamp_precision}",
         ]
         if initiator:
             lines += [

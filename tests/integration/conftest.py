@@ -20,7 +20,8 @@ from connectors.sim.venue import SimVenue
 from sor_daemon.config import MarketConfig, SorConfig, load_market
 from sor_daemon.daemon import Daemon
 from sor_daemon.domain import ExecType, OrdStatus
-from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.fix.codec import FixMessage
+from sor_daemon.fix.endpoint import FixHandler, wait_until
 from sor_daemon.oms_client import OmsClient, OmsOrder
 from tests.conftest import DEFAULT_MARKET, default_config
 
@@ -90,3 +91,17 @@ async def assert_untouched(stack: Stack, order: OmsOrder) -> None:
     status = order.reports[-1]
     assert (status.exec_type, status.ord_status, status.cum_qty, status.leaves_qty) == (
         ExecType.ORDER_STATUS, OrdStatus.NEW, 0, order.qty)
+
+
+def heard_by(handler: FixHandler) -> list[FixMessage]:
+    """Every application message ``handler`` (an OMS client, a venue connector, a
+    simulated venue) receives from now on, header included, as it came in."""
+    heard: list[FixMessage] = []
+    on_message = handler.on_message
+
+    def recording(session: str, message: FixMessage) -> None:
+        heard.append(message)
+        on_message(session, message)
+
+    handler.on_message = recording  # type: ignore[method-assign]
+    return heard

@@ -6,10 +6,12 @@ ARCX 190.00 x 500 / 190.02 x 500, so the NBBO is 190.00 / 190.01 (mid 190.005).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 
+from sor_daemon.config import SorConfig
 from sor_daemon.domain import (
     CxlRejReason,
     ExecType,
@@ -21,7 +23,8 @@ from sor_daemon.domain import (
 )
 from sor_daemon.fix import codec
 from sor_daemon.oms_client import OmsOrder
-from tests.integration.conftest import Stack, assert_untouched
+from tests.conftest import default_config_data
+from tests.integration.conftest import Stack, assert_untouched, heard_by, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +112,36 @@ async def test_status_request(stack: Stack):
     status = order.reports[-1]
     assert (status.ord_status, status.leaves_qty, status.order_qty) == (OrdStatus.NEW, 100,
                                                                         100)
+
+
+def decimals(timestamp: str | None) -> int:
+    """The decimals of a second in a FIX UTCTimestamp (-1: not one)."""
+    found = re.fullmatch(r"\d{8}-\d\d:\d\d:\d\d(?:\.(\d+))?", timestamp or "")
+    return -1 if found is None else len(found.group(1) or "")
+
+
+async def test_sending_time_has_each_sessions_precision_milliseconds_by_default():
+    data = default_config_data()
+    data["oms"]["timestamp_precision"] = 0
+    [xnas] = [v for v in data["venues"] if v["name"] == "XNAS"]
+    xnas["timestamp_precision"] = 9
+    async with running_stack(config=SorConfig.model_validate(data)) as stack:
+        connectors = stack.daemon.connectors
+        sims = {v.name: v for v in stack.venues}
+        oms, at_xnas, from_xnas, from_batx = (
+            heard_by(stack.oms), heard_by(sims["XNAS"]), heard_by(connectors["XNAS"]),
+            heard_by(connectors["BATX"]))
+        # 1300 at 190.02: XNAS's 300 at 190.01, then BATX's 1000 at 190.02.
+        order = stack.oms.new_order("AAPL", Side.BUY, 1300, OrdType.LIMIT, D("190.02"), IOC)
+        assert await stack.oms.wait_for(lambda: order.is_terminal, 5)
+        assert from_xnas and from_batx and at_xnas, order.fills
+        assert {decimals(m.get(52)) for m in oms} == {0}
+        assert {decimals(m.get(52)) for m in [*at_xnas, *from_xnas]} == {9}
+        assert {decimals(m.get(52)) for m in from_batx} == {3}
+        orders_and_reports = [m for m in [*oms, *at_xnas, *from_xnas, *from_batx]
+                              if m.msg_type in "8D"]
+        assert {decimals(m.get(60)) for m in orders_and_reports} == {3}, (
+            "TransactTime (60) in milliseconds")
 
 
 def raw_new_order(cl_ord_id: str, **fields: str) -> list[tuple[int, str]]:

@@ -8,6 +8,7 @@ Every test names its own CompIDs: two engines with one SessionID in a process cr
 from __future__ import annotations
 
 import contextlib
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -168,6 +169,10 @@ async def test_a_restarted_router_continues_its_numbering_and_gets_what_it_misse
         assert await wait_until(lambda: len(got2.messages) == 2, 5), got2.texts()
         assert got2.texts() == ["away-1", "away-2"]
         assert got2.poss_dup() == ["Y", "Y"], "resent: PossDupFlag (43)"
+        in_milliseconds = re.compile(r"\d{8}-\d\d:\d\d:\d\d\.\d{3}")
+        for resent in got2.messages:  # FIX 4.4's UTCTimestamp, as quickfix writes it
+            assert in_milliseconds.fullmatch(resent.get(52) or ""), resent.get(52)
+            assert in_milliseconds.fullmatch(resent.get(122) or ""), resent.get(122)
         after = router2.seq_nums(link.router_session)
         assert after is not None and after.sender > before.sender, "continued, not reset"
         await exchange_notes(link, venue, heard, router2, got2, 1, "after")

@@ -105,6 +105,18 @@ def test_oms_port_out_of_range(tmp_path: Path) -> None:
     assert "(got 65536)" in line
 
 
+def test_timestamp_precision_defaults_to_milliseconds_and_takes_quickfix_values(
+        tmp_path: Path) -> None:
+    config = load_config(ROOT / "config" / "sor.toml")
+    assert config.oms.timestamp_precision == 3
+    assert {s.timestamp_precision for s in [*config.venues, *config.brokers]} == {3}
+    text = edited("heartbeat_seconds = 30\n", "heartbeat_seconds = 30\ntimestamp_precision = 9\n")
+    assert load_config(write(tmp_path, text)).oms.timestamp_precision == 9
+    problem = only_problem(tmp_path, edited(ARCX_PORT, f"{ARCX_PORT}\ntimestamp_precision = 4"))
+    assert problem.startswith("venues[1].timestamp_precision: "), problem
+    assert "0, 3, 6 or 9" in problem, problem
+
+
 def test_unknown_key_at_top_level(tmp_path: Path) -> None:
     line = only_problem(tmp_path, "bogus = 1\n" + SOR_TOML)
     assert line.startswith("bogus: unknown key")
