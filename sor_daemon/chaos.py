@@ -307,7 +307,8 @@ def _check(oms: OmsClient, orders: list[OmsOrder], directory: Path, ledger: Path
         journal.close()
     result.filled_venues = sum(q for q, _ in venue_fills.values())
     # Per child: a fill the venue could not resend (its session was reset, e.g. at the
-    # day boundary) is applied from its status under the status report's ExecID.
+    # day boundary) is applied from its status, keyed by the status reply's ExecID (0) and
+    # CumQty.
     journal_by_child: dict[str, int] = {}
     for (child, _), qty in journal_fills.items():
         journal_by_child[child] = journal_by_child.get(child, 0) + qty

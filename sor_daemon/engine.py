@@ -34,6 +34,7 @@ from sor_daemon.intake import Rejection, ReplaceTerms, validate_new_order, valid
 from sor_daemon.market import ConsolidatedBook, VenueBook, improves
 from sor_daemon.messages import (
     NO_ORDER_ID,
+    STATUS_EXEC_ID,
     BusinessReject,
     CancelFields,
     CancelOrder,
@@ -761,9 +762,12 @@ class Engine:
                                f"{child.venue} status: {qty} filled on {child.cl_ord_id} "
                                f"never reported; applied at its AvgPx {report.avg_px}"))
         child.status_filled += qty
-        child.exec_ids.add(report.exec_id)
+        # The fill's key (the journal's): a status reply's ExecID is 0 (FIX 4.4), but the
+        # CumQty it brings the child to is never the same twice.
+        exec_id = f"{report.exec_id}@{report.cum_qty}"
+        child.exec_ids.add(exec_id)
         self._apply_fill(child, replace(report, exec_type=ExecType.TRADE, last_qty=qty,
-                                        last_px=report.avg_px), actions)
+                                        last_px=report.avg_px, exec_id=exec_id), actions)
         status = report.ord_status
         if not child.is_terminal and status in (OrdStatus.CANCELED, OrdStatus.EXPIRED):
             self._move(child, status, actions)
@@ -1212,7 +1216,8 @@ class Engine:
         return ToOms(parent.session, ExecutionReport(
             order_id=parent.order_id,
             cl_ord_id=cl_ord_id or parent.cl_ord_id,
-            exec_id=self._ids.next("E"),
+            exec_id=(STATUS_EXEC_ID if exec_type is ExecType.ORDER_STATUS
+                     else self._ids.next("E")),
             exec_type=exec_type,
             ord_status=parent.status,
             symbol=parent.symbol,

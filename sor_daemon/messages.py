@@ -155,6 +155,9 @@ class CancelReject:
 
 
 NO_ORDER_ID = "NONE"
+STATUS_EXEC_ID = "0"
+"""The ExecID (17) of every status reply (ExecType I): FIX 4.4 says 0, for it reports no
+execution. Never a key: replies to two requests carry the same one."""
 
 
 def refusal_report(
@@ -170,7 +173,10 @@ def refusal_report(
     status_req_id: str | None = None,
 ) -> ExecutionReport:
     """An ExecutionReport about an order that does not exist: a refused new order, or a
-    status request for an unknown one. Required fields echo the request where it had them."""
+    status request for an unknown one (ExecID `STATUS_EXEC_ID`, whatever ``exec_id``).
+    Required fields echo the request where it had them."""
+    if exec_type is ExecType.ORDER_STATUS:
+        exec_id = STATUS_EXEC_ID
     return ExecutionReport(
         order_id=order_id or NO_ORDER_ID, cl_ord_id=cl_ord_id or NO_ORDER_ID, exec_id=exec_id,
         exec_type=exec_type, ord_status=OrdStatus.REJECTED, symbol=symbol or "[N/A]",

@@ -80,7 +80,8 @@ class OmsClient:
                                     store=store or SessionStore())
         self.exec_ids: set[str] = set()
         self.duplicates = 0
-        """Reports whose ExecID (17) had been seen (a resend): ignored, counted."""
+        """Reports whose ExecID (17) had been seen (a resend): ignored, counted. Status
+        replies are never counted: they all have ExecID 0, and a resent one is harmless."""
         self.orders: dict[str, OmsOrder] = {}
         self.business_rejects: list[str] = []
         self.unmatched: list[ExecutionReport | CancelReject] = []
@@ -197,10 +198,11 @@ class OmsClient:
                 self._changed.set()
 
     def _on_report(self, er: ExecutionReport) -> None:
-        if er.exec_id in self.exec_ids:
-            self.duplicates += 1
-            return
-        self.exec_ids.add(er.exec_id)
+        if er.exec_type is not ExecType.ORDER_STATUS:  # a status reply's ExecID is always 0
+            if er.exec_id in self.exec_ids:
+                self.duplicates += 1
+                return
+            self.exec_ids.add(er.exec_id)
         order = self.orders.get(er.cl_ord_id)
         if er.orig_cl_ord_id and order is None:
             order = self.orders.get(er.orig_cl_ord_id)

@@ -32,6 +32,7 @@ from sor_daemon.domain import (
 from sor_daemon.intake import Rejection, VenueRules, validate_new_order, validate_replace
 from sor_daemon.market import BookChange, diff_levels
 from sor_daemon.messages import (
+    STATUS_EXEC_ID,
     CancelFields,
     CancelReject,
     ExecutionReport,
@@ -135,8 +136,11 @@ def client_report(client: ClientOrder, exec_id: str, venue: str, exec_type: Exec
                   last_qty: int = 0, last_px: Decimal | None = None, text: str | None = None,
                   commission: Decimal | None = None,
                   liquidity: LiquidityInd | None = None) -> Outbound:
-    """A simulated venue's ExecutionReport on one of its client orders."""
+    """A simulated venue's ExecutionReport on one of its client orders (a status reply's
+    ExecID is `STATUS_EXEC_ID`, whatever ``exec_id``)."""
     order = client.order
+    if exec_type is ExecType.ORDER_STATUS:
+        exec_id = STATUS_EXEC_ID
     return Outbound(client.session, ExecutionReport(
         order_id=client.order_id, cl_ord_id=cl_ord_id or client.cl_ord_id, exec_id=exec_id,
         exec_type=exec_type, ord_status=client.status, symbol=order.symbol, side=order.side,

@@ -112,6 +112,11 @@ async def test_status_request(stack: Stack):
     status = order.reports[-1]
     assert (status.ord_status, status.leaves_qty, status.order_qty) == (OrdStatus.NEW, 100,
                                                                         100)
+    # Every status reply has ExecID 0 (FIX 4.4): the OMS takes each, none is a resend.
+    stack.oms.status(order)
+    assert await stack.oms.wait_for(lambda: len(order.reports) == 3, 5)
+    assert [r.exec_id for r in order.reports[1:]] == ["0", "0"]
+    assert stack.oms.duplicates == 0
 
 
 def decimals(timestamp: str | None) -> int:

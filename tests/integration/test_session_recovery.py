@@ -345,5 +345,6 @@ async def test_sim_venue_cancels_resting_orders_on_disconnect_only_when_configur
                                      else OrdStatus.NEW)
         assert (unknown.exec_type, unknown.ord_status, unknown.ord_rej_reason) == (
             ExecType.ORDER_STATUS, OrdStatus.REJECTED, OrdRejReason.UNKNOWN_ORDER)
+        assert answer.exec_id == unknown.exec_id == "0", "FIX 4.4: a status reply's ExecID"
         assert len(seen) == 3 + cancel_on_disconnect, [r.exec_type for r, _ in seen]
         assert_clean(venue.endpoint, client)

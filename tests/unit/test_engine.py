@@ -445,6 +445,12 @@ def test_status_request():
         ExecType.ORDER_STATUS, OrdStatus.PENDING_NEW, "R1")
     [unknown] = reports(engine.order_status(S, StatusFields("NOPE"), 3))
     assert unknown.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER
+    # A status reply reports no execution: its ExecID is 0 (FIX 4.4), every time.
+    [again] = reports(engine.order_status(S, StatusFields("P1"), 4))
+    assert (known.exec_id, unknown.exec_id, again.exec_id) == ("0", "0", "0")
+    [ack] = reports(engine.venue_execution("XNAS", venue_report(
+        of(engine.new_order(S, new("P2"), 5), SendChild)[0], ExecType.NEW, OrdStatus.NEW), 6))
+    assert ack.exec_id not in ("", "0"), "other reports keep their own ExecIDs"
 
 
 def test_market_order_takes_displayed_prices_never_trading_through():

@@ -179,6 +179,26 @@ def test_fills_a_status_reports_but_nobody_resent_are_applied_once_from_it():
     assert send.child.parent.cum_qty == 200, "never twice"
 
 
+def test_fills_applied_from_two_status_replies_are_both_journaled(tmp_path):
+    """A status reply's ExecID is 0 (FIX 4.4): two fills taken from status replies of one
+    child are still two fills in the journal."""
+    engine = make_engine(track_changes=True)
+    send = resting(engine)
+    journal = Journal(tmp_path / "j.db")
+    for step, cum in ((3, 100), (6, 300)):
+        engine.venue_session("ARCX", False, step)
+        engine.venue_session("ARCX", True, step + 1)
+        status = replace(venue_report(send, ExecType.ORDER_STATUS, OrdStatus.PARTIALLY_FILLED,
+                                      cum=cum, exec_id="0"), avg_px=Decimal("189.99"))
+        [fill] = of(engine.venue_execution("ARCX", status, step + 2), ChildFilled)
+        journal.write(engine.take_touched(), [Fill(send.child.cl_ord_id, fill.exec_id,
+                                                   fill.qty, fill.price, step)], {})
+    parent = send.child.parent
+    assert parent.cum_qty == 300
+    assert sum(f.qty for f in journal.fills(parent.order_id)) == 300
+    journal.close()
+
+
 def test_a_status_behind_what_we_applied_is_flagged_not_applied():
     engine = make_engine()
     send = resting(engine)
