@@ -443,9 +443,10 @@ class Engine:
                 parent = None
         if parent is None:
             return [ToOms(session, refusal_report(
-                self._ids.next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER,
-                f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}", order_id=fields.order_id,
-                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
+                STATUS_EXEC_ID, fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER,
+                f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}", request=fields,
+                order_id=fields.order_id, exec_type=ExecType.ORDER_STATUS,
+                status_req_id=fields.ord_status_req_id))]
         return [self._report(parent, ExecType.ORDER_STATUS,
                              status_req_id=fields.ord_status_req_id, text=parent.text or None)]
 
@@ -1242,7 +1243,7 @@ class Engine:
     def _reject_new(self, session: str, fields: NewOrderFields, rejection: Rejection) -> ToOms:
         return ToOms(session, refusal_report(
             self._ids.next("E"), fields.cl_ord_id, rejection.reason, rejection.text,
-            symbol=fields.symbol, side=fields.side))
+            request=fields))
 
     def _cancel_reject(self, parent: ParentOrder, cl_ord_id: str, orig_cl_ord_id: str,
                        response_to: CxlRejResponseTo, reason: CxlRejReason,

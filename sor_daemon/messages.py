@@ -68,6 +68,8 @@ class StatusFields:
     ord_status_req_id: str | None = None
     seq_num: str | None = None
     """The request's MsgSeqNum (34): what a BusinessMessageReject refers to."""
+    symbol: str | None = None
+    side: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +122,15 @@ class ExecutionReport:
     ord_status: OrdStatus
     symbol: str
     side: Side | str
-    """A `Side`, or the raw value echoed back when rejecting an unsupported one."""
-    order_qty: int
+    """A `Side`, or the request's text echoed back by a report about an order that does not
+    exist (`refusal_report`); so are OrderQty, OrdType, Price and TimeInForce."""
+    order_qty: int | str
     leaves_qty: int
     cum_qty: int
     avg_px: Decimal
-    ord_type: OrdType | None = None
-    price: Decimal | None = None
-    tif: TimeInForce | None = None
+    ord_type: OrdType | str | None = None
+    price: Decimal | str | None = None
+    tif: TimeInForce | str | None = None
     orig_cl_ord_id: str | None = None
     last_qty: int = 0
     last_px: Decimal | None = None
@@ -160,26 +163,37 @@ STATUS_EXEC_ID = "0"
 execution. Never a key: replies to two requests carry the same one."""
 
 
+NO_SYMBOL = "[N/A]"
+"""Symbol (55) when the request had none: FIX 4.4's value for "no symbol"."""
+
+
 def refusal_report(
     exec_id: str,
     cl_ord_id: str | None,
     reason: OrdRejReason,
     text: str,
     *,
-    symbol: str | None = None,
-    side: Side | str | None = None,
+    request: NewOrderFields | StatusFields | None = None,
     order_id: str | None = None,
     exec_type: ExecType = ExecType.REJECTED,
     status_req_id: str | None = None,
 ) -> ExecutionReport:
     """An ExecutionReport about an order that does not exist: a refused new order, or a
     status request for an unknown one (ExecID `STATUS_EXEC_ID`, whatever ``exec_id``).
-    Required fields echo the request where it had them."""
+
+    It echoes the order's terms as the request carried them (Symbol, Side, OrderQty,
+    OrdType, Price, TimeInForce): text as received, which need not be anything this
+    router supports; the codec leaves out what FIX does not allow in a tag. What the
+    request lacked: Symbol `NO_SYMBOL`, OrderQty 0, the others absent."""
     if exec_type is ExecType.ORDER_STATUS:
         exec_id = STATUS_EXEC_ID
+    new = request if isinstance(request, NewOrderFields) else None
     return ExecutionReport(
         order_id=order_id or NO_ORDER_ID, cl_ord_id=cl_ord_id or NO_ORDER_ID, exec_id=exec_id,
-        exec_type=exec_type, ord_status=OrdStatus.REJECTED, symbol=symbol or "[N/A]",
-        side=side or Side.BUY, order_qty=0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
+        exec_type=exec_type, ord_status=OrdStatus.REJECTED,
+        symbol=(request and request.symbol) or NO_SYMBOL,
+        side=(request and request.side) or "",
+        order_qty=(new and new.order_qty) or 0, leaves_qty=0, cum_qty=0, avg_px=Decimal(0),
+        ord_type=new and new.ord_type, price=new and new.price, tif=new and new.tif,
         ord_rej_reason=reason, text=text, ord_status_req_id=status_req_id,
     )

@@ -17,11 +17,17 @@ from decimal import Decimal
 from connectors.sim.exchange import Outbound
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import CANCEL_ON_DISCONNECT, SEPARATOR, SimVenue
-from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus
+from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import SessionSpec
-from sor_daemon.messages import CancelReject, ExecutionReport, refusal_report
+from sor_daemon.messages import (
+    STATUS_EXEC_ID,
+    CancelReject,
+    ExecutionReport,
+    StatusFields,
+    refusal_report,
+)
 
 
 class SimBroker(SimVenue):
@@ -60,7 +66,7 @@ class SimBroker(SimVenue):
                     self.send([Outbound(key, refusal_report(
                         f"{self.name}-R{next(self._exec_ids)}", fields.cl_ord_id,
                         OrdRejReason.EXCHANGE_CLOSED if venue else OrdRejReason.OTHER, why,
-                        symbol=fields.symbol, side=fields.side))])
+                        request=fields))])
                     return
                 self._destinations[fields.cl_ord_id] = venue
                 out = market.new_order(venue, key, replace(fields, ex_destination=None))
@@ -100,9 +106,10 @@ class SimBroker(SimVenue):
         cl_ord_id = getattr(fields, "cl_ord_id", None) or ""
         orig = getattr(fields, "orig_cl_ord_id", None) or ""
         text = f"{self.name}: unknown order {orig or cl_ord_id!r}"
-        if msg_type == "H":
-            return refusal_report(f"{self.name}-R{next(self._exec_ids)}", cl_ord_id,
-                                  OrdRejReason.UNKNOWN_ORDER, text)
+        if isinstance(fields, StatusFields):
+            return refusal_report(STATUS_EXEC_ID, cl_ord_id, OrdRejReason.UNKNOWN_ORDER, text,
+                                  request=fields, exec_type=ExecType.ORDER_STATUS,
+                                  status_req_id=fields.ord_status_req_id)
         return CancelReject("NONE", cl_ord_id, orig, OrdStatus.REJECTED,
                             CxlRejResponseTo.REPLACE if msg_type == "G"
                             else CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER, text)

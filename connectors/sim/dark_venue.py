@@ -31,6 +31,7 @@ from sor_daemon.domain import (
 )
 from sor_daemon.intake import Rejection, VenueRules, validate_new_order
 from sor_daemon.messages import (
+    STATUS_EXEC_ID,
     CancelFields,
     NewOrderFields,
     StatusFields,
@@ -117,8 +118,9 @@ class DarkVenue:
         entry = self._orders.get((session, fields.cl_ord_id or ""))
         if entry is None:
             return [Outbound(session, refusal_report(
-                self._next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
-                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
+                STATUS_EXEC_ID, fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
+                request=fields, exec_type=ExecType.ORDER_STATUS,
+                status_req_id=fields.ord_status_req_id))]
         return [self._report(entry, ExecType.ORDER_STATUS)]
 
     def subscribe(self, session: str, req_id: str) -> list[Outbound]:

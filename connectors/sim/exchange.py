@@ -156,8 +156,7 @@ def client_report(client: ClientOrder, exec_id: str, venue: str, exec_type: Exec
 def reject_new(session: str, exec_id: str, fields: NewOrderFields,
                rejection: Rejection) -> Outbound:
     return Outbound(session, refusal_report(exec_id, fields.cl_ord_id, rejection.reason,
-                                            rejection.text, symbol=fields.symbol,
-                                            side=fields.side))
+                                            rejection.text, request=fields))
 
 
 @dataclass(slots=True)
@@ -311,8 +310,9 @@ class SimExchange:
         client = self._orders.get((session, fields.cl_ord_id or ""))
         if client is None:
             return [Outbound(session, refusal_report(
-                self._next("E"), fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
-                exec_type=ExecType.ORDER_STATUS, status_req_id=fields.ord_status_req_id))]
+                STATUS_EXEC_ID, fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER, "unknown order",
+                request=fields, exec_type=ExecType.ORDER_STATUS,
+                status_req_id=fields.ord_status_req_id))]
         return [self._report(client, ExecType.ORDER_STATUS)]
 
     def subscribe(self, session: str, req_id: str, depth: int,

@@ -7,9 +7,11 @@ quickfix message by `sor_daemon.fix.endpoint`.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 
 from sor_daemon.domain import (
     CxlRejReason,
@@ -266,7 +268,7 @@ def decode_replace(m: FixMessage) -> ReplaceFields:
 def decode_status(m: FixMessage) -> StatusFields:
     g = m.fields.get
     return StatusFields(cl_ord_id=g(11), order_id=g(37), ord_status_req_id=g(790),
-                        seq_num=g(34))
+                        seq_num=g(34), symbol=g(55), side=g(54))
 
 
 # ----------------------------------------------------------------- order entry out
@@ -314,18 +316,47 @@ def encode_status_request(cl_ord_id: str, symbol: str, side: Side, req_id: str) 
     return [(11, cl_ord_id), (55, symbol), (54, side.value), (790, req_id)]
 
 
+FIX44_ENUMS = {
+    54: frozenset("123456789ABCDEFG"),
+    40: frozenset(["1", "2", "3", "4", "6", "7", "8", "9", "D", "E", "G", "I", "J", "K", "L",
+                   "M", "P"]),
+    59: frozenset("01234567"),
+}
+"""The values FIX 4.4 (quickfix's FIX44.xml) allows in Side, OrdType and TimeInForce."""
+_FIX_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)")
+"""A FIX Qty or Price as quickfix reads one: no sign but -, no exponent."""
+SIDE_UNDISCLOSED = "7"
+
+
+def _echoed(tag: int, value: object) -> object:
+    """``value``, unless it is a request's raw text (`refusal_report`) that FIX 4.4 does
+    not allow in ``tag``: then None. The counterparty's engine checks what it receives
+    against the same dictionary and would refuse the whole report."""
+    if not isinstance(value, str) or isinstance(value, Enum):
+        return value
+    if not value:
+        return None
+    if tag in FIX44_ENUMS:
+        return value if value in FIX44_ENUMS[tag] else None
+    if tag in (38, 44):
+        return value if _FIX_NUMBER.fullmatch(value) else None
+    return value
+
+
 def encode_execution_report(er: ExecutionReport) -> Pairs:
-    side = er.side.value if isinstance(er.side, Side) else er.side
+    side = er.side.value if isinstance(er.side, Side) else (
+        _echoed(54, er.side) or SIDE_UNDISCLOSED)  # required: no side said, none to echo
+    qty = _echoed(38, er.order_qty)
     pairs: Pairs = [
         (37, er.order_id), (11, er.cl_ord_id), (17, er.exec_id), (150, er.exec_type.value),
-        (39, er.ord_status.value), (55, er.symbol), (54, side), (38, str(er.order_qty)),
+        (39, er.ord_status.value), (55, er.symbol), (54, side), (38, str(qty or 0)),
         (151, str(er.leaves_qty)), (14, str(er.cum_qty)), (6, fmt_decimal(er.avg_px)),
         (60, utc_timestamp()),
     ]
     _optional(pairs, 41, er.orig_cl_ord_id)
-    _optional(pairs, 40, er.ord_type)
-    _optional(pairs, 44, er.price)
-    _optional(pairs, 59, er.tif)
+    _optional(pairs, 40, _echoed(40, er.ord_type))
+    _optional(pairs, 44, _echoed(44, er.price))
+    _optional(pairs, 59, _echoed(59, er.tif))
     if er.last_qty:
         pairs += [(32, str(er.last_qty)), (31, fmt_decimal(er.last_px or Decimal(0)))]
     _optional(pairs, 30, er.last_mkt)

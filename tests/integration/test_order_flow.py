@@ -156,6 +156,8 @@ def raw_new_order(cl_ord_id: str, **fields: str) -> list[tuple[int, str]]:
     return pairs + [(tag, value) for tag, value in values.items() if value != ""]
 
 
+ECHOED = (55, 54, 38, 40, 44, 59)
+"""Symbol, Side, OrderQty, OrdType, Price, TimeInForce: what a reject echoes."""
 BAD_ORDERS = {
     "unknown symbol": ({"t55": "ZZZZ"}, OrdRejReason.UNKNOWN_SYMBOL, "unknown symbol 'ZZZZ'"),
     "zero quantity": ({"t38": "0"}, OrdRejReason.INCORRECT_QUANTITY, "got 0"),
@@ -184,13 +186,29 @@ async def test_bad_order_is_rejected_and_nothing_else_moves(stack: Stack, case: 
     bad_id = stack.oms.next_id()
     bad = OmsOrder(bad_id, "AAPL", Side.BUY, 0, OrdType.LIMIT, None, DAY, current=bad_id)
     stack.oms.orders[bad_id] = bad
-    stack.oms.send_raw("D", raw_new_order(bad_id, **fields))
+    heard = heard_by(stack.oms)
+    sent = dict(raw_new_order(bad_id, **fields))
+    stack.oms.send_raw("D", list(sent.items()))
     assert await stack.oms.wait_for(lambda: bad.is_terminal, 5)
     [report] = bad.reports
     assert (report.exec_type, report.ord_status) == (ExecType.REJECTED, OrdStatus.REJECTED)
     assert report.ord_rej_reason is reason
     assert text in report.text
+    # The reject echoes the order as sent; OrderQty, required, is 0 when there was none.
+    [wire] = [m for m in heard if m.get(11) == bad_id]
+    assert {tag: wire.get(tag) for tag in ECHOED} == {
+        tag: sent.get(tag, "0" if tag == 38 else None) for tag in ECHOED}
     await assert_untouched(stack, working)
+
+
+async def test_status_of_an_unknown_order_echoes_the_request(stack: Stack):
+    heard = heard_by(stack.oms)
+    stack.oms.send_raw("H", [(11, "NO-SUCH-ORDER"), (55, "SPY"), (54, "2"), (790, "Q1")])
+    assert await stack.oms.wait_for(lambda: heard, 5)
+    [reply] = heard
+    assert {tag: reply.get(tag) for tag in (11, 17, 150, 39, 103, 790, 55, 54, 38)} == {
+        11: "NO-SUCH-ORDER", 17: "0", 150: "I", 39: "8", 103: "5", 790: "Q1", 55: "SPY",
+        54: "2", 38: "0"}
 
 
 async def test_duplicate_clordid_of_a_live_order(stack: Stack):
