@@ -442,9 +442,11 @@ class Engine:
             if parent is not None and parent.session != session:
                 parent = None
         if parent is None:
+            asked = f"ClOrdID (11) {fields.cl_ord_id!r}" + (
+                f", OrderID (37) {fields.order_id!r}" if fields.order_id else "")
             return [ToOms(session, refusal_report(
                 STATUS_EXEC_ID, fields.cl_ord_id, OrdRejReason.UNKNOWN_ORDER,
-                f"unknown order: ClOrdID (11) {fields.cl_ord_id!r}", request=fields,
+                f"unknown order: {asked}", request=fields,
                 order_id=fields.order_id, exec_type=ExecType.ORDER_STATUS,
                 status_req_id=fields.ord_status_req_id))]
         return [self._report(parent, ExecType.ORDER_STATUS,

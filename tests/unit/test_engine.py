@@ -453,6 +453,22 @@ def test_status_request():
     assert ack.exec_id not in ("", "0"), "other reports keep their own ExecIDs"
 
 
+def test_status_request_by_order_id_when_the_clordid_is_not_ours():
+    """FIX 4.4 requires ClOrdID on H; OrderID (37) finds the order when that ClOrdID is
+    unknown here (the OMS lost track of its chain), within the same session only."""
+    engine = make_engine()
+    engine.new_order(S, new(price="189.90", tif="0"), 1)
+    order_id = engine.parent(S, "P1").order_id
+    [found] = reports(engine.order_status(S, StatusFields("LOST", order_id=order_id), 2))
+    assert (found.exec_type, found.ord_status, found.order_id, found.cl_ord_id) == (
+        ExecType.ORDER_STATUS, OrdStatus.PENDING_NEW, order_id, "P1")
+    [other] = reports(engine.order_status("OTHER", StatusFields("LOST", order_id=order_id), 3))
+    assert other.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER
+    [unknown] = reports(engine.order_status(S, StatusFields("LOST", order_id="NOPE"), 4))
+    assert unknown.text == "unknown order: ClOrdID (11) 'LOST', OrderID (37) 'NOPE'"
+    assert (unknown.cl_ord_id, unknown.order_id) == ("LOST", "NOPE"), "echoed"
+
+
 def test_market_order_takes_displayed_prices_never_trading_through():
     engine = make_engine()
     [send] = of(engine.new_order(S, new(ord_type="1", price=None, tif="0", qty="200"), 1),
