@@ -103,6 +103,7 @@ from sor_daemon.orders import ParentOrder
 from sor_daemon.risk import ALL, Halt, risk_from_config
 from sor_daemon.routing.routes import Broker
 from sor_daemon.routing.strategy import VenueState
+from sor_daemon.sd_notify import Notifier
 
 FIRST_REPORTS = frozenset({ExecType.NEW, ExecType.TRADE, ExecType.REJECTED,
                            ExecType.CANCELED})
@@ -389,11 +390,24 @@ class Daemon:
         self.log.info("daemon_stopped")
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Start, tell systemd (if it runs us) that we are ready, serve until ``stop``."""
         await self.start()
+        service = Notifier.from_environment()
+        service.ready(self.service_status)
         try:
             await stop.wait()
         finally:
+            service.stopping()
             await self.stop()
+            service.close()
+
+    def service_status(self) -> str:
+        """One line for `systemctl status`: sessions up, working orders, the kill switch."""
+        oms = sum(1 for name in self.gateway.sessions if self.gateway.endpoint.is_logged_on(name))
+        halted = "; kill switch engaged" if ALL in self.engine.kill_switch.halts else ""
+        return (f"OMS sessions {oms}/{len(self.gateway.sessions)} up, venue sessions "
+                f"{len(self._up)}/{len(self.connectors)} up, "
+                f"{len(self.engine.open_parents())} working orders{halted}")
 
     async def _tick(self) -> None:
         """Timers: passive children past their time to live; markouts come due (their
