@@ -26,7 +26,8 @@ from sor_daemon.config import (
 from sor_daemon.domain import OrdType, Side, TimeInForce
 from sor_daemon.files import PRIVATE_UMASK
 
-DEFAULT_CONFIG = "config/sor.toml"
+DEFAULT_CONFIG = os.environ.get("SOR_CONFIG") or "config/sor.toml"
+"""Every subcommand's --config unless given: $SOR_CONFIG (set in the container image)."""
 
 
 def _decimal(text: str) -> Decimal:

@@ -6,6 +6,7 @@ Every test runs the command in a subprocess; none starts the daemon or the simul
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -275,3 +276,12 @@ def test_run_refuses_a_journal_with_damaged_text_with_exit_2_and_leaves_it_alone
     assert "Traceback" not in done.stderr
     assert f"refusing to start: journal {journal} is unreadable" in done.stderr
     assert _files(tmp_path) == before
+
+
+def test_sor_config_environment_variable_is_the_default_config(bad_config: Path) -> None:
+    """Without --config, $SOR_CONFIG names the config (the image sets it)."""
+    result = subprocess.run([sys.executable, "-m", "sor_daemon", "run"], cwd=ROOT, timeout=60,
+                            capture_output=True, text=True, check=False,
+                            env={**os.environ, "SOR_CONFIG": str(bad_config)})
+    assert result.returncode == 1
+    assert all(line in result.stderr for line in BAD_LINES), result.stderr
