@@ -305,7 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     # What the daemon and the venues write (quickfix's and SQLite's files too): owner only.
     os.umask(PRIVATE_UMASK)
     if args.command == "run":
+        import faulthandler
+
         from sor_daemon.daemon import Daemon, quiet_gc
+
+        # A frozen loop killed by systemd's watchdog (SIGABRT) leaves every thread's
+        # Python stack on stderr (the journal): where the loop was stuck.
+        faulthandler.enable()
 
         def daemon(stop: asyncio.Event) -> Awaitable[int | None]:
             running = Daemon(config, credentials, args.accept_empty_journal)

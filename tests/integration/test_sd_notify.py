@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import sys
@@ -121,19 +122,29 @@ async def test_ready_after_listeners_bound_watchdog_from_the_loop_stopping_at_st
         assert not [t for t in systemd.times("WATCHDOG=1") if t > stopping[0] + 0.5]
 
 
-async def test_sigterm_says_stopping_and_exits_zero(tmp_path: Path):
-    """`sor-daemon run` as a process: READY=1 with a status line, STOPPING=1 at SIGTERM."""
-    data = default_config_data()
+async def _run_daemon(tmp_path: Path, data: dict, systemd: FakeSystemd
+                      ) -> tuple[asyncio.subprocess.Process, Path]:
     data["sim"]["market"] = str(DEFAULT_MARKET)
     config_path = tmp_path / "sor.toml"
     config_path.write_text(toml_text(data))
+    env = {**os.environ, "NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "600000"}
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        daemon = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sor_daemon", "run", "--config", str(config_path),
+            cwd=ROOT, stdout=out, stderr=out, env=env, preexec_fn=_no_core_dump)
+    return daemon, log
+
+
+def _no_core_dump() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+async def test_sigterm_says_stopping_and_exits_zero(tmp_path: Path):
+    """`sor-daemon run` as a process: READY=1 with its PID, STOPPING=1 at SIGTERM."""
+    data = default_config_data()
     with fake_systemd(data) as systemd:
-        env = {**os.environ, "NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "600000"}
-        log = tmp_path / "daemon.log"
-        with log.open("wb") as out:
-            daemon = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sor_daemon", "run", "--config", str(config_path),
-                cwd=ROOT, stdout=out, stderr=out, env=env)
+        daemon, log = await _run_daemon(tmp_path, data, systemd)
         try:
             assert await wait_until(lambda: systemd.times("READY=1"), 30), log.read_text()
             assert systemd.bound_at_ready == [True, True]
@@ -147,3 +158,21 @@ async def test_sigterm_says_stopping_and_exits_zero(tmp_path: Path):
         assert len(systemd.times("STOPPING=1")) == 1, systemd.received
         ready = next(lines for _, lines in systemd.received if "READY=1" in lines)
         assert f"MAINPID={daemon.pid}" in ready
+
+
+async def test_watchdog_abort_leaves_the_python_stacks_in_the_log(tmp_path: Path):
+    """systemd's watchdog kills with SIGABRT: the log then says where every thread was."""
+    data = default_config_data()
+    with fake_systemd(data) as systemd:
+        daemon, log = await _run_daemon(tmp_path, data, systemd)
+        try:
+            assert await wait_until(lambda: systemd.times("READY=1"), 30), log.read_text()
+            daemon.send_signal(signal.SIGABRT)
+            assert await asyncio.wait_for(daemon.wait(), 30) == -signal.SIGABRT
+        finally:
+            if daemon.returncode is None:
+                daemon.kill()
+                await daemon.wait()
+    text = log.read_text()
+    assert "Fatal Python error: Aborted" in text, text[-2000:]
+    assert "most recent call first" in text
