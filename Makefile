@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint check-config chaos bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
+.PHONY: demo run test lint image check-config chaos bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -64,6 +64,9 @@ bench-e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+image:  # as root: podman builds the Dockerfile's image, runs its demo, boots its systemd units
+	.ci/image
 
 check-config: $(STAMP)
 	$(BIN)/sor-daemon check-config $(CONFIG)
