@@ -10,9 +10,9 @@
 # time, then pip's cache serves it) and builds wheels of the project and every
 # dependency; the runtime stage has the interpreter and those wheels installed into
 # /opt/sor-daemon, mounted from the builder for the install (never a layer of their own).
-# The daemon runs as the unprivileged user `sor`, keeps its state (journal, FIX session
-# store, audit trail, records) under /var/lib/sor-daemon and reads /etc/sor-daemon,
-# where the shipped configs are the defaults (mount your own over it).
+# The daemon runs as the unprivileged user `sor` (uid and gid 10001), keeps its state
+# (journal, FIX session store, audit trail, records) under /var/lib/sor-daemon and reads
+# /etc/sor-daemon, where the shipped configs are the defaults (mount your own over it).
 
 # Any Debian bookworm-like base with apt: python3 comes from its packages.
 ARG BASE=docker.io/library/debian:bookworm-slim
@@ -42,7 +42,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv libstdc++6 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --user-group --home-dir /var/lib/sor-daemon --no-create-home \
+ && groupadd --system --gid 10001 sor \
+ && useradd --system --uid 10001 --gid sor --home-dir /var/lib/sor-daemon --no-create-home \
       --shell /usr/sbin/nologin sor
 # pip runs from its own wheel: the virtualenv gets no pip, and no wheel stays behind.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
