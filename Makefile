@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sor.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint image check-config chaos bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check \
+.PHONY: demo run test lint image check-config chaos bench bench-soak bench-book bench-decision bench-monitor bench-e2e clean prometheus-check lab \
         prometheus
 
 $(STAMP): pyproject.toml
@@ -43,6 +43,9 @@ prometheus:
 
 chaos: $(STAMP)  # kill the daemon / the venues / the OMS link mid-flow, TRIALS times
 	$(BIN)/sor-daemon chaos --trials $(or $(TRIALS),30)
+
+lab: $(STAMP)  # every strategy on the same parents, every scenario: var/lab/lab.{json,png}
+	$(BIN)/sor-daemon lab --parents $(or $(PARENTS),150) --markdown
 
 bench: $(STAMP)  # the daemon against a bare quickfix echo and relay floors: var/bench/bench.{json,png}
 	$(BIN)/sor-daemon bench

@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed of the flow")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
 
+    from sor_daemon.lab.cli import add_parser as add_lab
+
+    add_lab(sub, DEFAULT_CONFIG)
+
     tca = sub.add_parser("tca", help="TCA tables and charts from the daemon's records",
                          description="Per-strategy and per-route tables (slippage, shortfall, "
                                      "price improvement, markouts, latency) from the records "
@@ -266,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         return bestex(Path(args.records), args.since, args.until, args.top)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "lab":
+        from sor_daemon.lab.cli import main as lab
+
+        return lab(args)
     if args.command == "chaos":
         return _chaos(args)
     if args.command == "admin" and args.socket:

@@ -1,0 +1,1 @@
+"""The routing lab: the real engine against the simulated market on a simulated clock."""
