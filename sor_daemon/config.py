@@ -517,6 +517,21 @@ class ShockConfig(Strict):
     recover_s: NonNegative = 0.0
 
 
+class ImpactConfig(Strict):
+    """Price impact of the clients' marketable orders (`connectors.sim.market_model.Impact`):
+    a concave instant move, partly permanent, the rest decaying as a power law. The
+    background flow's own impact is part of the symbols' volatility."""
+
+    coefficient_bps: Annotated[float, Field(ge=0, le=1000)]
+    """The instant move of an order of ``reference_size`` shares."""
+    reference_size: Annotated[int, Field(strict=True, ge=1)] = 100
+    size_exponent: Annotated[float, Field(ge=0, le=1)] = 0.5
+    decay_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    decay_exponent: Annotated[float, Field(ge=0, le=5)] = 0.5
+    permanent: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The share of each move that stays for good."""
+
+
 class OutageConfig(Strict):
     """A venue disconnects every session at ``start_s`` and refuses logons for a while."""
 
@@ -541,6 +556,8 @@ class MarketConfig(Strict):
     """Dark pool profiles by venue name; a dark venue without one gets the defaults."""
     shocks: list[ShockConfig] = []
     outages: list[OutageConfig] = []
+    impact: ImpactConfig | None = None
+    """None: orders never move the price (the fundamental follows its own process)."""
 
 
 class ConfigError(Exception):

@@ -198,6 +198,9 @@ class SimExchange:
         self._orders: dict[tuple[str, str], ClientOrder] = {}
         self._by_book_id: dict[str, ClientOrder] = {}
         self._ids = itertools.count(1)
+        self.aggressions: list[tuple[str, int]] = []
+        """(symbol, signed shares) each client order took on arrival, +bought -sold, for
+        the market's impact model; the caller empties it (`SimMarket`)."""
         for symbol in self._symbols:
             self._refill(symbol)
 
@@ -419,6 +422,9 @@ class SimExchange:
         state = self._symbols[symbol]
         tick = state.spec.tick
         out: list[Outbound] = []
+        if taker is not None and result.trades:
+            taken = sum(trade.qty for trade in result.trades)
+            self.aggressions.append((symbol, taken if taker.order.side is Side.BUY else -taken))
         for trade in result.trades:
             state.trades.append((trade.price * tick, trade.qty))
             if taker is not None:

@@ -15,7 +15,7 @@ from connectors.sim.dark import DarkPool, DarkPoolSpec, HiddenLiquidity, Impulse
 from connectors.sim.dark_venue import DarkVenue, Nbbo
 from connectors.sim.exchange import Outbound, SimExchange, SimSymbol
 from connectors.sim.flow import BackgroundFlow, FlowSpec
-from connectors.sim.market_model import MarketModel, PriceProcess, Shock
+from connectors.sim.market_model import Impact, MarketModel, PriceProcess, Shock
 from sor_daemon.config import DarkPoolConfig, MarketConfig, SimVenueConfig
 from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdStatus
 from sor_daemon.messages import (
@@ -52,6 +52,7 @@ class SimMarket:
             seed=market.seed, start_ns=start_ns, step_ns=market.step_ms * 1_000_000,
             shocks=[Shock(s.symbol, s.start_s, s.move_bps, s.move_s, s.recover_s)
                     for s in market.shocks],
+            impact=None if market.impact is None else Impact(**market.impact.model_dump()),
         )
         self.step_ns = market.step_ms * 1_000_000
         self.lit: dict[str, SimExchange] = {}
@@ -124,6 +125,7 @@ class SimMarket:
                     for order_id in done:
                         flow.done(order_id)
                     out += [(name, o) for o in msgs]
+            self._impact_of(exchange)
         self._now = now_ns
         if self.dark:
             nbbos = {symbol: self.nbbo(symbol) for symbol in self.symbols}
@@ -141,7 +143,9 @@ class SimMarket:
             out, impulses = self.dark[venue].new_order(session, fields, nbbo, self._now)
             self._impulse(impulses)
             return out
-        return self.lit[venue].new_order(session, fields)
+        out = self.lit[venue].new_order(session, fields)
+        self._impact_of(self.lit[venue])
+        return out
 
     def cancel(self, venue: str, session: str, fields: CancelFields) -> list[Outbound]:
         target = self.dark.get(venue) or self.lit[venue]
@@ -153,7 +157,9 @@ class SimMarket:
                 "NONE", fields.cl_ord_id, fields.orig_cl_ord_id, OrdStatus.REJECTED,
                 CxlRejResponseTo.REPLACE, CxlRejReason.BROKER_OPTION,
                 f"{venue} is a dark pool: cancel and send a new order instead"))]
-        return self.lit[venue].replace(session, fields)
+        out = self.lit[venue].replace(session, fields)
+        self._impact_of(self.lit[venue])
+        return out
 
     def status(self, venue: str, session: str, fields: StatusFields) -> list[Outbound]:
         target = self.dark.get(venue) or self.lit[venue]
@@ -178,6 +184,13 @@ class SimMarket:
     def filled_shares(self, venue: str) -> int:
         target = self.dark.get(venue) or self.lit[venue]
         return target.filled_shares()
+
+    def _impact_of(self, exchange: SimExchange) -> None:
+        """What client orders took at ``exchange`` moves the price (`Impact`); it shows in
+        the venues' quotes from the next step, as they follow the fundamental."""
+        for symbol, signed in exchange.aggressions:
+            self.model.impact(symbol, signed)
+        exchange.aggressions.clear()
 
     def _impulse(self, impulses: list[Impulse]) -> None:
         for impulse in impulses:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 
-__all__ = ["MarketModel", "PriceProcess", "Shock"]
+__all__ = ["Impact", "MarketModel", "PriceProcess", "Shock"]
 
 _BPS = 1e-4
 _NS_PER_S = 1_000_000_000
@@ -102,6 +102,65 @@ class Shock:
 
 
 @dataclass(frozen=True, slots=True)
+class Impact:
+    """Price impact of marketable orders: a decaying propagator (Bouchaud, Gefen, Potters
+    and Wyart 2004, "Fluctuations and response in financial markets").
+
+    An aggressive order of ``v`` shares (``sign`` +1 buying, -1 selling) moves the
+    log-price at once by ``sign * coefficient_bps * (v / reference_size) ** size_exponent``
+    (a concave impact of one order); a fraction ``permanent`` of that stays for good and
+    the rest decays as ``(1 + tau / decay_s) ** -decay_exponent``. With
+    ``decay_exponent = 0.5`` a metaorder executed at a constant rate has a peak impact
+    growing as the square root of its size (the square-root law, Toth et al. 2011,
+    "Anomalous price impact and the critical nature of liquidity in financial markets"),
+    until the permanent part, linear in size, takes over (see `MarketModel.impact`).
+
+    The power-law decay is carried as a sum of exponentials (`KERNEL_SCALES` time scales
+    from ``decay_s / 4`` to ``4096 * decay_s``, weights fitted once), so the state per
+    symbol is a few numbers whatever the number of orders.
+    """
+
+    coefficient_bps: float
+    reference_size: int = 100
+    size_exponent: float = 0.5
+    decay_s: float = 1.0
+    decay_exponent: float = 0.5
+    permanent: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("coefficient_bps", "size_exponent", "decay_exponent", "permanent"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.decay_s) and self.decay_s > 0):
+            raise ValueError(f"decay_s must be positive, got {self.decay_s}")
+        if self.reference_size < 1:
+            raise ValueError(f"reference_size must be at least 1, got {self.reference_size}")
+        if self.permanent > 1:
+            raise ValueError(f"permanent must be at most 1, got {self.permanent}")
+
+    def kernel(self, tau_s: float) -> float:
+        """The exact transient response ``tau_s`` seconds after an order (1 at 0)."""
+        return (1.0 + tau_s / self.decay_s) ** -self.decay_exponent
+
+    def components(self) -> tuple[tuple[float, float], ...]:
+        """(time scale in seconds, weight) of the exponentials approximating `kernel`
+        (least squares on a log grid from 0 to 1000 ``decay_s``)."""
+        import numpy as np
+
+        scales = [self.decay_s * 4.0 ** k for k in range(-1, KERNEL_SCALES - 1)]
+        grid = np.concatenate([[0.0], np.geomspace(self.decay_s / 100, 1000 * self.decay_s,
+                                                   400)])
+        basis = np.exp(-grid[:, None] / np.asarray(scales)[None, :])
+        target = np.array([self.kernel(t) for t in grid])
+        weights = np.linalg.lstsq(basis, target, rcond=None)[0]
+        return tuple(zip(scales, (float(w) for w in weights), strict=True))
+
+
+KERNEL_SCALES = 8
+
+
+@dataclass(frozen=True, slots=True)
 class _StepParams:
     """Per-step constants of one symbol, precomputed so the stepping loop stays tight."""
 
@@ -122,6 +181,7 @@ class MarketModel:
         start_ns: int = 0,
         step_ns: int = 10_000_000,
         shocks: Sequence[Shock] = (),
+        impact: Impact | None = None,
     ) -> None:
         if step_ns <= 0:
             raise ValueError(f"step_ns must be positive, got {step_ns}")
@@ -137,6 +197,13 @@ class MarketModel:
         self._now_ns = start_ns
         self._steps = 0
         self._walk = [0.0] * len(self._symbols)
+        self._impact = impact
+        self._permanent = [0.0] * len(self._symbols)
+        components = impact.components() if impact is not None else ()
+        self._kernel_weights = tuple(w for _, w in components)
+        self._kernel_decay = tuple(math.exp(-step_ns / _NS_PER_S / scale)
+                                   for scale, _ in components)
+        self._transient = [[0.0] * len(components) for _ in self._symbols]
         self._shocks = {
             symbol: tuple(s for s in shocks if s.symbol is None or s.symbol == symbol)
             for symbol in self._symbols
@@ -179,6 +246,11 @@ class MarketModel:
 
     def _step(self) -> None:
         """One step for every symbol. The draws made depend only on the configuration."""
+        if self._kernel_decay:
+            decay = self._kernel_decay
+            for state in self._transient:
+                for k, factor in enumerate(decay):
+                    state[k] *= factor
         rng = self._rng
         walk = self._walk
         for p in self._params:
@@ -204,9 +276,31 @@ class MarketModel:
             raise ValueError(f"impulse must be above -10000 bps, got {bps}")
         self._walk[self._index[symbol]] += math.log1p(bps * _BPS)
 
+    def impact(self, symbol: str, signed_qty: int) -> None:
+        """An aggressive order of ``abs(signed_qty)`` shares (>0 bought) moves the price
+        (`Impact`); nothing without an impact model."""
+        spec = self._impact
+        if spec is None or not signed_qty or not spec.coefficient_bps:
+            return
+        size = spec.coefficient_bps * _BPS * (abs(signed_qty) / spec.reference_size) ** (
+            spec.size_exponent)
+        move = size if signed_qty > 0 else -size
+        i = self._index[symbol]
+        self._permanent[i] += spec.permanent * move
+        transient = (1.0 - spec.permanent) * move
+        state = self._transient[i]
+        for k, weight in enumerate(self._kernel_weights):
+            state[k] += weight * transient
+
+    def impact_bps(self, symbol: str) -> float:
+        """The price impact in effect now (permanent and transient), in bps of log-price."""
+        i = self._index[symbol]
+        return (self._permanent[i] + sum(self._transient[i])) / _BPS
+
     def _factor(self, symbol: str) -> float:
         """The fundamental over the reference price, before rounding."""
-        factor = math.exp(self._walk[self._index[symbol]])
+        i = self._index[symbol]
+        factor = math.exp(self._walk[i] + self._permanent[i] + sum(self._transient[i]))
         shocks = self._shocks[symbol]
         if shocks:
             t_s = (self._now_ns - self._start_ns) / _NS_PER_S

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.sim.market_model import MarketModel, PriceProcess, Shock
+from connectors.sim.market_model import Impact, MarketModel, PriceProcess, Shock
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -206,3 +206,77 @@ def test_invalid_configuration_is_refused() -> None:
         MarketModel({"X": proc()}, seed=0, step_ns=0)
     with pytest.raises(ValueError, match="ZZZ"):
         MarketModel({"X": proc()}, seed=0, shocks=[Shock("ZZZ", 0.0, -100, 1.0, 1.0)])
+
+
+# --- price impact: a decaying propagator ----------------------------------------------------
+
+def _impact_model(impact: Impact) -> MarketModel:
+    """One symbol with no price process of its own: only impact moves it."""
+    return MarketModel({"X": PriceProcess(Decimal("100"), Decimal("0.0001"))}, seed=1,
+                       step_ns=10_000_000, impact=impact)
+
+
+def test_one_order_moves_the_price_then_decays_as_the_power_law_propagator() -> None:
+    """Bouchaud et al. (2004): the response to one order decays as (1 + t/t0)^-beta
+    towards its permanent part."""
+    spec = Impact(coefficient_bps=2.0, size_exponent=0.5, decay_s=1.0, decay_exponent=0.5,
+                  permanent=0.2)
+    model = _impact_model(spec)
+    model.impact("X", 400)  # 2 bps * sqrt(4) = 4 bps at once, buying: up
+    assert model.impact_bps("X") == pytest.approx(4.0, rel=1e-3)
+    for t_s in (0.5, 1, 3, 10, 30, 100):
+        model.advance(int(t_s * 1e9))
+        expected = 4.0 * (0.2 + 0.8 * (1 + t_s) ** -0.5)
+        assert model.impact_bps("X") == pytest.approx(expected, rel=0.01), t_s
+    model.impact("X", -400)  # selling: down by as much
+    assert model.impact_bps("X") == pytest.approx(expected - 4.0, rel=0.01)
+
+
+def _peak_impact(spec: Impact, qty: int, child: int = 100, every_ms: int = 100) -> float:
+    """A metaorder of ``qty`` shares bought ``child`` shares every ``every_ms``: the
+    impact when its last child is done."""
+    model = _impact_model(spec)
+    now = 0
+    for _ in range(qty // child):
+        model.impact("X", child)
+        now += every_ms * 1_000_000
+        model.advance(now)
+    return model.impact_bps("X")
+
+
+def _log_slope(spec: Impact, sizes: list[int]) -> float:
+    peaks = [_peak_impact(spec, q) for q in sizes]
+    return math.log(peaks[-1] / peaks[0]) / math.log(sizes[-1] / sizes[0])
+
+
+def test_metaorder_impact_follows_the_square_root_law() -> None:
+    """Toth et al. (2011): the peak impact of a metaorder traded at a constant rate grows as
+    its size to a power near 1/2. With decay_exponent 0.5, decay_s 0.1 s and 1% permanent,
+    over metaorders of 1,000-64,000 shares at 1,000 shares/s, the fitted exponent is within
+    0.45-0.65 (it tends to 1/2 as they last longer against decay_s); without decay
+    (a permanent-only model) impact is linear in size."""
+    sizes = [1000, 4000, 16000, 64000]
+    propagator = Impact(coefficient_bps=0.25, decay_s=0.1, decay_exponent=0.5,
+                        permanent=0.01)
+    assert 0.45 <= _log_slope(propagator, sizes) <= 0.65
+    permanent_only = Impact(coefficient_bps=0.25, decay_s=0.1, permanent=1.0)
+    assert _log_slope(permanent_only, sizes) == pytest.approx(1.0, abs=0.01)
+
+
+def test_no_impact_model_and_zero_coefficient_leave_prices_alone() -> None:
+    for impact in (None, Impact(coefficient_bps=0.0)):
+        model = MarketModel({"X": PriceProcess(Decimal("100"), Decimal("0.01"))}, seed=1,
+                            impact=impact)
+        model.impact("X", 10_000)
+        model.advance(1_000_000_000)
+        assert model.fundamental("X") == Decimal("100.00")
+        assert model.impact_bps("X") == 0.0
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("coefficient_bps", -1.0), ("decay_s", 0.0), ("permanent", 1.5), ("reference_size", 0),
+    ("decay_exponent", math.nan),
+])
+def test_invalid_impact_is_refused(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        Impact(**{"coefficient_bps": 1.0, field: value})

@@ -11,7 +11,7 @@ from connectors.sim.broker import SimBroker
 from connectors.sim.exchange import Increment, Outbound, Snapshot
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import encode
-from sor_daemon.config import load_config, load_market
+from sor_daemon.config import ImpactConfig, load_config, load_market
 from sor_daemon.domain import (
     ExecType,
     LiquidityInd,
@@ -323,3 +323,26 @@ def test_flash_crash_falls_and_recovers():
     assert abs(recovered - before) < before * Decimal("0.01")
     bid, ask = sim.nbbo("SPY")
     assert bid < ask
+
+
+def test_a_clients_market_order_moves_every_venues_quotes_and_the_move_decays():
+    """With an impact model, taking liquidity moves the fundamental: every venue's house
+    quotes follow from the next step; the transient part fades, the permanent part stays.
+    The background flow does not move it (its impact is in the volatility)."""
+    sim = make_market(impact=ImpactConfig(coefficient_bps=2.0, decay_s=0.5, permanent=0.25))
+    sim.step(10 * MS)
+    before = sim.nbbo("AAPL")
+    bids = {venue: sim.lit[venue].best_ticks("AAPL")[0] for venue in ("XNAS", "ARCX", "BATX")}
+    assert sim.model.impact_bps("AAPL") == 0.0
+    sim.new_order("XNAS", S, order("C1", "1", 2500, None))  # 2 bps * sqrt(25) = 10 bps
+    assert sim.model.impact_bps("AAPL") == pytest.approx(10.0, rel=1e-3)
+    sim.step(20 * MS)
+    moved = sim.nbbo("AAPL")
+    assert moved[0] >= before[0] + 18 and moved[1] >= before[1] + 18  # ~19 ticks at 190
+    for venue, bid in bids.items():
+        assert sim.lit[venue].best_ticks("AAPL")[0] >= bid + 18
+    sim.step(60_000 * MS)
+    later = sim.nbbo("AAPL")
+    assert before[0] + 4 <= later[0] < moved[0]  # 2.5 bps permanent + what is left
+    assert sim.model.impact_bps("AAPL") == pytest.approx(
+        10.0 * (0.25 + 0.75 * (1 + 60 / 0.5) ** -0.5), rel=0.01)
