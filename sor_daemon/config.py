@@ -472,6 +472,17 @@ class FlowConfig(Strict):
     mean_size: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 200
 
 
+class RefillConfig(Strict):
+    """Queue-reactive refill of the house levels (`SimExchange.replenish`) instead of an
+    instant top-up after every event."""
+
+    rate: Annotated[float, Field(gt=0, le=10_000)]
+    """Arrivals per second at an empty level; ``rate * (1 - shown / size)`` at a level
+    showing ``shown`` of its ``size``."""
+    chunk: Annotated[float, Field(gt=0, le=1)] = 0.25
+    """Each arrival's size, as a share of the level's size (rounded to the lot)."""
+
+
 class SimVenueConfig(Strict):
     """A simulated lit exchange: its house market maker, fees, latency and flow."""
 
@@ -485,6 +496,8 @@ class SimVenueConfig(Strict):
     fees: Literal["maker-taker", "inverted", "flat"] = "maker-taker"
     ack_latency_ms: Annotated[float, Field(ge=0, le=10_000)] = 0.0
     flow: FlowConfig | None = None
+    refill: RefillConfig | None = None
+    """None: every house level is topped back up at once after every event."""
 
 
 class DarkPoolConfig(Strict):

@@ -10,7 +10,9 @@ symbol's centre (the shared fundamental plus this venue's offset) after every ev
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -183,8 +185,10 @@ class _SymbolState:
 
 class SimExchange:
     def __init__(self, name: str, symbols: Mapping[str, SimSymbol], profile: SimVenueConfig,
-                 fees: FeeSchedule | None = None) -> None:
+                 fees: FeeSchedule | None = None, seed: int = 0) -> None:
+        """``seed``: of the queue-reactive refill's draws (`replenish`)."""
         self.name = name
+        self._rng = random.Random(seed)
         self.profile = profile
         self.fees = fees or FeeSchedule.for_model(profile.fees)
         self._symbols = {
@@ -451,7 +455,8 @@ class SimExchange:
                              liquidity=LiquidityInd.ADDED if maker else LiquidityInd.REMOVED)]
 
     def _after_event(self, symbol: str) -> list[Outbound]:
-        self._refill(symbol)
+        if self.profile.refill is None:
+            self._refill(symbol)
         return self._publish(symbol)
 
     def _house_band(self, state: _SymbolState) -> tuple[dict[Side, int], dict[Side, int]]:
@@ -462,9 +467,9 @@ class SimExchange:
         return ({Side.BUY: best_bid - deepest, Side.SELL: best_ask},
                 {Side.BUY: best_bid, Side.SELL: best_ask + deepest})
 
-    def _refill(self, symbol: str) -> None:
-        """Top each house level back up to its size, never crossing the other side."""
-        state = self._symbols[symbol]
+    def _house_levels(self, state: _SymbolState) -> Iterator[tuple[Side, int, int, int]]:
+        """Each house level (side, price, target size, shares displayed there now), never
+        one crossing the other side."""
         book, profile = state.book, self.profile
         if not profile.levels:
             return
@@ -483,11 +488,43 @@ class SimExchange:
                     or (side is Side.SELL and price <= opposite[0])
                 ):
                     continue
-                missing = target - sizes.get(price, 0)
-                if missing > 0:
-                    order_id = self._next("H")
-                    book.submit(order_id, HOUSE, side, missing, price, TimeInForce.DAY)
-                    state.house.add(order_id)
+                yield side, price, target, sizes.get(price, 0)
+
+    def _quote(self, state: _SymbolState, side: Side, price: int, qty: int) -> None:
+        order_id = self._next("H")
+        state.book.submit(order_id, HOUSE, side, qty, price, TimeInForce.DAY)
+        state.house.add(order_id)
+
+    def _refill(self, symbol: str) -> None:
+        """Top each house level back up to its size at once (no ``refill`` profile)."""
+        state = self._symbols[symbol]
+        for side, price, target, shown in list(self._house_levels(state)):
+            if target > shown:
+                self._quote(state, side, price, target - shown)
+
+    def replenish(self, symbol: str, dt_s: float) -> list[Outbound]:
+        """Queue-reactive refill (a ``refill`` profile), ``dt_s`` seconds of it: house
+        liquidity arrives at each house level below its size as a Poisson stream whose
+        intensity falls with the queue, ``rate * (1 - shown / size)`` chunks of
+        ``chunk * size`` shares per second (Huang, Lehalle and Rosenbaum 2015, "Simulating
+        and analyzing order book data: the queue-reactive model"): a depleted queue
+        recovers over time, faster the emptier it is. Returns market data."""
+        refill = self.profile.refill
+        if refill is None:
+            return []
+        state = self._symbols[symbol]
+        lot = state.spec.lot_size
+        rng = self._rng
+        added = False
+        for side, price, target, shown in list(self._house_levels(state)):
+            if shown >= target:
+                continue
+            intensity = refill.rate * (1.0 - shown / target)
+            if rng.random() < 1.0 - math.exp(-intensity * dt_s):
+                chunk = max(lot, round(target * refill.chunk / lot) * lot)
+                self._quote(state, side, price, min(chunk, target - shown))
+                added = True
+        return self._publish(symbol) if added else []
 
     def _publish(self, symbol: str) -> list[Outbound]:
         """An incremental refresh (X) to every subscriber whose view changed."""

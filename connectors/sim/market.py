@@ -62,7 +62,8 @@ class SimMarket:
         for name, kind in venues:
             if kind == "lit":
                 profile = market.venues.get(name, SimVenueConfig())
-                self.lit[name] = SimExchange(name, symbols, profile)
+                self.lit[name] = SimExchange(name, symbols, profile,
+                                             seed=_seed(market.seed, name, "refill"))
                 self.latency_ns[name] = int(profile.ack_latency_ms * 1_000_000)
                 if profile.flow is not None:
                     f = profile.flow
@@ -113,6 +114,7 @@ class SimMarket:
         if now_ns <= self._now:
             return []
         self.model.advance(now_ns)
+        dt_s = (now_ns - self._now) / NS
         out: list[tuple[str, Outbound]] = []
         for name, exchange in self.lit.items():
             for symbol in exchange.symbols:
@@ -125,6 +127,7 @@ class SimMarket:
                     for order_id in done:
                         flow.done(order_id)
                     out += [(name, o) for o in msgs]
+                out += [(name, o) for o in exchange.replenish(symbol, dt_s)]
             self._impact_of(exchange)
         self._now = now_ns
         if self.dark:

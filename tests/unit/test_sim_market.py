@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from connectors.sim.broker import SimBroker
 from connectors.sim.exchange import Increment, Outbound, Snapshot
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import encode
-from sor_daemon.config import ImpactConfig, load_config, load_market
+from sor_daemon.config import ImpactConfig, RefillConfig, load_config, load_market
 from sor_daemon.domain import (
     ExecType,
     LiquidityInd,
@@ -346,3 +347,46 @@ def test_a_clients_market_order_moves_every_venues_quotes_and_the_move_decays():
     assert before[0] + 4 <= later[0] < moved[0]  # 2.5 bps permanent + what is left
     assert sim.model.impact_bps("AAPL") == pytest.approx(
         10.0 * (0.25 + 0.75 * (1 + 60 / 0.5) ** -0.5), rel=0.01)
+
+
+def _recovery(seed: int) -> list[float]:
+    """XNAS's best ask in the static market with queue-reactive refill, taken by a client
+    market order: when each chunk of it comes back (seconds after the trade)."""
+    venues = load_market(ROOT / "config" / "sim-market.toml", load_config(DEFAULT_CONFIG)).venues
+    xnas = venues["XNAS"].model_copy(update={"refill": RefillConfig(rate=20.0, chunk=0.25)})
+    sim = make_market(seed=seed, venues={**venues, "XNAS": xnas})
+    exchange = sim.lit["XNAS"]
+    price, size = exchange.depth("AAPL", 1)[1][0]
+    assert size == 300
+    sim.new_order("XNAS", S, order("C1", "1", 300, None))
+    assert dict(exchange.depth("AAPL", 5)[1]).get(price, 0) == 0  # not refilled at once
+    arrivals, shown, now = [], 0, 0
+    while shown < 300 and now < 30_000 * MS:
+        now += 10 * MS
+        sim.step(now)
+        level = dict(exchange.depth("AAPL", 5)[1]).get(price, 0)
+        if level > shown:
+            arrivals.append(now / 1e9)
+            shown = level
+    assert shown == 300
+    return arrivals
+
+
+def test_queue_reactive_refill_recovers_a_depleted_queue_faster_the_emptier_it_is():
+    """Huang, Lehalle and Rosenbaum (2015): limit orders arrive at a queue with an
+    intensity that depends on its size. Here rate * (1 - shown/size) chunks of a quarter
+    of the level per second: a taken queue is back only after a while (not at once, as
+    without a refill profile), in expected 1/20 * (1 + 4/3 + 2 + 4) = 0.42 s, and the
+    first chunk (empty queue) comes about four times sooner than the last."""
+    runs = [_recovery(seed) for seed in range(150)]
+    assert all(len(r) == 4 for r in runs)  # four chunks of 75
+    recovery = statistics.mean(r[-1] for r in runs)
+    expected = (1 + 4 / 3 + 2 + 4) / 20 + 4 * 0.005  # + half a 10 ms step per chunk
+    assert recovery == pytest.approx(expected, rel=0.15)
+    first = statistics.mean(r[0] for r in runs)
+    last = statistics.mean(r[3] - r[2] for r in runs)
+    assert 2.5 < last / first < 6
+    instant = make_market()  # no refill profile: topped up after the trade itself
+    price = instant.lit["XNAS"].depth("AAPL", 1)[1][0][0]
+    instant.new_order("XNAS", S, order("C1", "1", 300, None))
+    assert dict(instant.lit["XNAS"].depth("AAPL", 5)[1])[price] == 300
