@@ -44,8 +44,8 @@ prometheus:
 chaos: $(STAMP)  # kill the daemon / the venues / the OMS link mid-flow, TRIALS times
 	$(BIN)/sor-daemon chaos --trials $(or $(TRIALS),30)
 
-lab: $(STAMP)  # every strategy on the same parents, every scenario: var/lab/lab.{json,png}
-	$(BIN)/sor-daemon lab --parents $(or $(PARENTS),150) --markdown
+lab: $(STAMP)  # every strategy on the same parents, every scenario: var/lab/lab.json and a chart
+	$(BIN)/sor-daemon lab --parents $(or $(PARENTS),120) --markdown
 
 bench: $(STAMP)  # the daemon against a bare quickfix echo and relay floors: var/bench/bench.{json,png}
 	$(BIN)/sor-daemon bench
