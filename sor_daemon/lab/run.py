@@ -58,12 +58,20 @@ def run_shard(shard: Shard) -> dict[str, object]:
     rng = random.Random(_seed(shard.seed, name, shard.symbol))
     rows: list[dict[str, object]] = []
     simulated_ns = world.now
+    learned: dict[str, tuple] = {}
+    """What each strategy's engine learned from its own children (venue scorecards, the
+    dark pools' fill estimates), carried from one parent to its next: the base world's
+    engine never trades, so a copy alone would always start from nothing."""
     for i in range(shard.parents):
         spec = draw_parent(rng, world, shard.symbol, lot)
         state = pickle.dumps(world)
         for strategy in shard.strategies:
             copy: World = pickle.loads(state)
+            context = copy.engine.context
+            if strategy in learned:
+                context.scores, context.dark = learned[strategy]
             row = run_parent(copy, spec, strategy, shard.horizon_s, f"{shard.symbol}-{i}")
+            learned[strategy] = (context.scores, context.dark)
             simulated_ns += copy.now - world.now
             row.update(scenario=name, parent=f"{name}/{shard.symbol}/{i}")
             rows.append(row)

@@ -13,6 +13,8 @@ from sor_daemon.cli import main
 from sor_daemon.lab.report import bootstrap_ci, summarise
 from sor_daemon.lab.run import run
 
+pytestmark = pytest.mark.timeout(300)  # the module's run takes ~40 s alone, more when shared
+
 CONFIG = "config/sor.toml"
 NORMAL = "config/scenarios/normal.toml"
 STRATEGIES = ("best-price", "round-robin")
