@@ -483,6 +483,17 @@ class RefillConfig(Strict):
     """Each arrival's size, as a share of the level's size (rounded to the lot)."""
 
 
+class FadeConfig(Strict):
+    """Quote fading: after a client's trade at another venue, the house maker here moves
+    the side that trade took from further away, for a while."""
+
+    reaction_ms: Annotated[float, Field(ge=0, le=60_000)]
+    """How long after the trade (the reprice happens at the first clock step past it)."""
+    ticks: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+    hold_ms: Annotated[float, Field(gt=0, le=3_600_000)] = 500.0
+    """How long the quotes stay faded after the last trade that faded them."""
+
+
 class SimVenueConfig(Strict):
     """A simulated lit exchange: its house market maker, fees, latency and flow."""
 
@@ -498,6 +509,8 @@ class SimVenueConfig(Strict):
     flow: FlowConfig | None = None
     refill: RefillConfig | None = None
     """None: every house level is topped back up at once after every event."""
+    fade: FadeConfig | None = None
+    """None: the house ignores trades at other venues."""
 
 
 class DarkPoolConfig(Strict):

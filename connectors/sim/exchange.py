@@ -181,6 +181,9 @@ class _SymbolState:
     subscriptions: list[_Subscription] = field(default_factory=list)
     trades: list[tuple[Decimal, int]] = field(default_factory=list)
     """Trades since the last market data publication."""
+    faded: dict[Side, int] = field(default_factory=dict)
+    """Ticks the house quotes of a side are moved away from the centre (`fade`)."""
+    fade_until: dict[Side, int] = field(default_factory=dict)
 
 
 class SimExchange:
@@ -372,6 +375,39 @@ class SimExchange:
         if center == state.center:
             return self._after_event(symbol) if stale else []
         state.center = center
+        self._pull_outside_band(state)
+        return self._after_event(symbol)
+
+    def fade(self, symbol: str, side: Side, until_ns: int) -> list[Outbound]:
+        """Another venue just traded against ``side`` (a buyer took offers: ``SELL``): the
+        house reprices that side ``fade.ticks`` further from the centre until ``until_ns``
+        (`unfade`), as liquidity providers pull quotes on news of a trade elsewhere.
+        Returns market data."""
+        profile = self.profile.fade
+        state = self._symbols[symbol]
+        if profile is None:
+            return []
+        state.fade_until[side] = max(state.fade_until.get(side, 0), until_ns)
+        if state.faded.get(side):
+            return []
+        state.faded[side] = profile.ticks
+        self._pull_outside_band(state)
+        return self._after_event(symbol)
+
+    def unfade(self, now_ns: int) -> list[Outbound]:
+        """Fades whose time is over: the house quotes come back. Returns market data."""
+        out: list[Outbound] = []
+        for symbol, state in self._symbols.items():
+            over = [side for side, until in state.fade_until.items() if until <= now_ns]
+            for side in over:
+                del state.fade_until[side]
+                state.faded.pop(side, None)
+            if over:
+                self._pull_outside_band(state)
+                out += self._after_event(symbol)
+        return out
+
+    def _pull_outside_band(self, state: _SymbolState) -> None:
         low, high = self._house_band(state)
         for order_id in list(state.house):
             resting = state.book.get(order_id)
@@ -380,7 +416,6 @@ class SimExchange:
             elif not low[resting.side] <= resting.price <= high[resting.side]:
                 state.book.cancel(order_id)
                 state.house.discard(order_id)
-        return self._after_event(symbol)
 
     def apply_flow(self, symbol: str,
                    events: list[FlowOrder | FlowCancel]) -> tuple[list[Outbound], list[str]]:
@@ -462,7 +497,8 @@ class SimExchange:
     def _house_band(self, state: _SymbolState) -> tuple[dict[Side, int], dict[Side, int]]:
         """The lowest and highest price the house quotes on each side."""
         p = self.profile
-        best_bid, best_ask = state.center - p.half_spread_ticks, state.center + p.half_spread_ticks
+        best_bid = state.center - p.half_spread_ticks - state.faded.get(Side.BUY, 0)
+        best_ask = state.center + p.half_spread_ticks + state.faded.get(Side.SELL, 0)
         deepest = max(p.levels - 1, 0)
         return ({Side.BUY: best_bid - deepest, Side.SELL: best_ask},
                 {Side.BUY: best_bid, Side.SELL: best_ask + deepest})
@@ -475,13 +511,14 @@ class SimExchange:
             return
         bids, asks = book.depth(profile.levels + 50)
         bid_sizes, ask_sizes = dict(bids), dict(asks)
+        bid_fade, ask_fade = state.faded.get(Side.BUY, 0), state.faded.get(Side.SELL, 0)
         for k in range(profile.levels):
             target = profile.level_size + k * profile.size_step
             for side, price, sizes, opposite in (
-                (Side.BUY, state.center - profile.half_spread_ticks - k, bid_sizes,
-                 book.best_ask()),
-                (Side.SELL, state.center + profile.half_spread_ticks + k, ask_sizes,
-                 book.best_bid()),
+                (Side.BUY, state.center - profile.half_spread_ticks - bid_fade - k,
+                 bid_sizes, book.best_ask()),
+                (Side.SELL, state.center + profile.half_spread_ticks + ask_fade + k,
+                 ask_sizes, book.best_bid()),
             ):
                 if opposite is not None and (
                     (side is Side.BUY and price >= opposite[0])

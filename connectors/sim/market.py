@@ -17,7 +17,7 @@ from connectors.sim.exchange import Outbound, SimExchange, SimSymbol
 from connectors.sim.flow import BackgroundFlow, FlowSpec
 from connectors.sim.market_model import Impact, MarketModel, PriceProcess, Shock
 from sor_daemon.config import DarkPoolConfig, MarketConfig, SimVenueConfig
-from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdStatus
+from sor_daemon.domain import CxlRejReason, CxlRejResponseTo, OrdStatus, Side
 from sor_daemon.messages import (
     CancelFields,
     CancelReject,
@@ -88,6 +88,8 @@ class SimMarket:
                         for o in market.outages]
         self.symbols = list(symbols)
         self._now = start_ns
+        self._fades: list[tuple[int, str, str, Side]] = []
+        """Quote fades due: (when, venue, symbol, side), after a client's trade elsewhere."""
 
     @property
     def now_ns(self) -> int:
@@ -116,6 +118,17 @@ class SimMarket:
         self.model.advance(now_ns)
         dt_s = (now_ns - self._now) / NS
         out: list[tuple[str, Outbound]] = []
+        if self._fades:
+            due = [f for f in self._fades if f[0] <= now_ns]
+            self._fades = [f for f in self._fades if f[0] > now_ns]
+            for at, venue, symbol, side in due:
+                fade = self.lit[venue].profile.fade
+                assert fade is not None
+                until = at + int(fade.hold_ms * 1_000_000)
+                out += [(venue, o) for o in self.lit[venue].fade(symbol, side, until)]
+        for name, exchange in self.lit.items():
+            if exchange.profile.fade is not None:
+                out += [(name, o) for o in exchange.unfade(now_ns)]
         for name, exchange in self.lit.items():
             for symbol in exchange.symbols:
                 fundamental = self.model.fundamental_ticks(symbol)
@@ -190,9 +203,16 @@ class SimMarket:
 
     def _impact_of(self, exchange: SimExchange) -> None:
         """What client orders took at ``exchange`` moves the price (`Impact`); it shows in
-        the venues' quotes from the next step, as they follow the fundamental."""
+        the venues' quotes from the next step, as they follow the fundamental. The other
+        venues with a ``fade`` profile reprice the side it took from, ``reaction_ms``
+        later (at the first step after)."""
         for symbol, signed in exchange.aggressions:
             self.model.impact(symbol, signed)
+            side = Side.SELL if signed > 0 else Side.BUY
+            for name, other in self.lit.items():
+                if other is not exchange and other.profile.fade is not None:
+                    self._fades.append((self._now + int(other.profile.fade.reaction_ms
+                                                        * 1_000_000), name, symbol, side))
         exchange.aggressions.clear()
 
     def _impulse(self, impulses: list[Impulse]) -> None:

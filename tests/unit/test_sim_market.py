@@ -12,7 +12,7 @@ from connectors.sim.broker import SimBroker
 from connectors.sim.exchange import Increment, Outbound, Snapshot
 from connectors.sim.market import SimMarket
 from connectors.sim.venue import encode
-from sor_daemon.config import ImpactConfig, RefillConfig, load_config, load_market
+from sor_daemon.config import FadeConfig, ImpactConfig, RefillConfig, load_config, load_market
 from sor_daemon.domain import (
     ExecType,
     LiquidityInd,
@@ -390,3 +390,30 @@ def test_queue_reactive_refill_recovers_a_depleted_queue_faster_the_emptier_it_i
     price = instant.lit["XNAS"].depth("AAPL", 1)[1][0][0]
     instant.new_order("XNAS", S, order("C1", "1", 300, None))
     assert dict(instant.lit["XNAS"].depth("AAPL", 5)[1])[price] == 300
+
+
+def test_quotes_on_other_venues_fade_a_reaction_time_after_a_trade():
+    """Fleeting liquidity (Budish, Cramton and Shim 2015 on the race it starts; RBC's THOR
+    aligns a sweep's arrivals to beat it): after a client buys at XNAS, ARCX's maker
+    reprices its offers two ticks up once its reaction time has passed, for its hold
+    time. An order reaching ARCX before that still gets the displayed price."""
+    venues = load_market(ROOT / "config" / "sim-market.toml", load_config(DEFAULT_CONFIG)).venues
+    arcx = venues["ARCX"].model_copy(update={"fade": FadeConfig(reaction_ms=5, ticks=2,
+                                                                 hold_ms=500)})
+    sim = make_market(venues={**venues, "ARCX": arcx})
+    sim.step(10 * MS)
+    bid0, ask0 = sim.lit["ARCX"].best_ticks("AAPL")
+    xnas0 = sim.lit["XNAS"].best_ticks("AAPL")
+    sim.new_order("XNAS", S, order("C1", "1", 300, None))
+    assert sim.lit["ARCX"].best_ticks("AAPL") == (bid0, ask0)  # within the reaction time
+    fills = [r for r in reports(sim.new_order("ARCX", S, order("C2", "1", 100, None)))
+             if r.exec_type is ExecType.TRADE]
+    assert fills[0].last_px == ask0 * Decimal("0.01")  # aligned: the displayed price
+    sim.step(20 * MS)
+    assert sim.lit["ARCX"].best_ticks("AAPL") == (bid0, ask0 + 2)  # offers faded
+    assert sim.lit["XNAS"].best_ticks("AAPL") == xnas0  # the venue traded does not fade
+    late = [r for r in reports(sim.new_order("ARCX", S, order("C3", "1", 100, None)))
+            if r.exec_type is ExecType.TRADE]
+    assert late[0].last_px == (ask0 + 2) * Decimal("0.01")  # too late: two ticks worse
+    sim.step(600 * MS)  # the ARCX trade faded nothing (no other venue fades)
+    assert sim.lit["ARCX"].best_ticks("AAPL") == (bid0, ask0)  # back after the hold
