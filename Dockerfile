@@ -24,7 +24,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md /src/
 COPY sor_daemon /src/sor_daemon
-COPY connectors /src/connectors
+COPY sor_sim /src/sor_sim
 # Where pip caches what it builds (the quickfix wheel above all): a BuildKit cache mount
 # by default; a build can bind another cache there instead (.ci/image mounts the host's).
 ARG PIP_CACHE_DIR=/root/.cache/pip
@@ -68,6 +68,6 @@ VOLUME /var/lib/sor-daemon
 EXPOSE 9878 9464
 # /metrics answers: the daemon is up (at the address and port of $SOR_CONFIG).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python3", "-I", "-m", "sor_daemon.healthcheck"]
+    CMD ["python3", "-I", "-m", "sor_daemon.tools.healthcheck"]
 ENTRYPOINT ["sor-daemon"]
 CMD ["run", "--config", "/etc/sor-daemon/sor.toml"]

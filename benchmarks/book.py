@@ -1,4 +1,4 @@
-"""Throughput of the simulated exchange's order book (``connectors/sim/book.py``).
+"""Throughput of the simulated exchange's order book (``sor_sim/book.py``).
 
     .venv/bin/python -m benchmarks.book [--events N] [--seed S] [--repeats R] [--json FILE]
 
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.sim.book import OrderBook
-from sor_daemon.domain import Side, TimeInForce
+from sor_daemon.core.domain import Side, TimeInForce
+from sor_sim.book import OrderBook
 
 BUY, SELL = Side.BUY, Side.SELL
 DAY, IOC = TimeInForce.DAY, TimeInForce.IOC

@@ -18,12 +18,12 @@ import statistics
 import time
 from decimal import Decimal
 
-from sor_daemon.bench.stats import quantile
-from sor_daemon.domain import OrdType, Side, TimeInForce
-from sor_daemon.market import ConsolidatedBook, Level, VenueBook
-from sor_daemon.routing.context import RoutingContext
-from sor_daemon.routing.registry import STRATEGIES
-from sor_daemon.routing.strategy import RouteRequest, VenueState
+from sor_daemon.core.domain import OrdType, Side, TimeInForce
+from sor_daemon.core.market import ConsolidatedBook, Level, VenueBook
+from sor_daemon.core.routing.context import RoutingContext
+from sor_daemon.core.routing.registry import STRATEGIES
+from sor_daemon.core.routing.strategy import RouteRequest, VenueState
+from sor_daemon.tools.bench.stats import quantile
 
 VENUES = 6
 LEVELS = 10

@@ -30,9 +30,9 @@ from decimal import Decimal
 import uvloop
 from prometheus_client.metrics import Counter, Gauge, Histogram, MetricWrapperBase
 
-from sor_daemon.domain import OrdType, Side, TimeInForce
-from sor_daemon.logs import configure_logging
-from sor_daemon.oms_client import OmsOrder
+from sor_daemon.core.domain import OrdType, Side, TimeInForce
+from sor_daemon.service.logs import configure_logging
+from sor_daemon.tools.oms_client import OmsOrder
 from tests.integration.conftest import Stack, running_stack
 
 

@@ -18,9 +18,15 @@ import statistics
 import time
 from decimal import Decimal
 
-from sor_daemon.domain import Side
-from sor_daemon.metrics import FILL_SLIPPAGE, FILLED_SHARES, FILLS, MARKOUT, PRICE_IMPROVEMENT
-from sor_daemon.monitor import ExecutionMonitor
+from sor_daemon.core.analytics.monitor import ExecutionMonitor
+from sor_daemon.core.domain import Side
+from sor_daemon.service.metrics import (
+    FILL_SLIPPAGE,
+    FILLED_SHARES,
+    FILLS,
+    MARKOUT,
+    PRICE_IMPROVEMENT,
+)
 
 ROUTES = ("XNAS", "ARCX", "BATX", "DARKA", "DARKB", "BRKA>XNAS")
 SYMBOLS = {"AAPL": Decimal("190.00"), "MSFT": Decimal("415.00"), "SPY": Decimal("560.00")}

@@ -1,3 +1,3 @@
-from sor_daemon.cli import main
+from sor_daemon.tools.cli import main
 
 raise SystemExit(main())

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from sor_daemon.routing.registry import STRATEGY_NAMES
+from sor_daemon.core.routing.registry import STRATEGY_NAMES
 
 CompID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
@@ -544,7 +544,7 @@ class ShockConfig(Strict):
 
 
 class ImpactConfig(Strict):
-    """Price impact of the clients' marketable orders (`connectors.sim.market_model.Impact`):
+    """Price impact of the clients' marketable orders (`sor_sim.market_model.Impact`):
     a concave instant move, partly permanent, the rest decaying as a power law. The
     background flow's own impact is part of the symbols' volatility."""
 

@@ -1,4 +1,4 @@
-"""FIX tag-value text <-> the plain messages of `sor_daemon.messages`.
+"""FIX tag-value text <-> the plain messages of `sor_daemon.core.messages`.
 
 Inbound messages are parsed once, from the string quickfix hands over, with no further
 calls into quickfix; outbound messages are built as tag-value pairs and turned into one
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from sor_daemon.domain import (
+from sor_daemon.core.domain import (
     CxlRejReason,
     CxlRejResponseTo,
     ExecType,
@@ -25,8 +25,8 @@ from sor_daemon.domain import (
     TimeInForce,
     wire_decimal,
 )
-from sor_daemon.market import BookChange, Level, VenueBook
-from sor_daemon.messages import (
+from sor_daemon.core.market import BookChange, Level, VenueBook
+from sor_daemon.core.messages import (
     CancelFields,
     CancelOrder,
     CancelReject,

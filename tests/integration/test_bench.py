@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sor_daemon.bench import report
-from sor_daemon.bench.run import (
+from sor_daemon.tools.bench import report
+from sor_daemon.tools.bench.run import (
     FLOORS,
     PATHS,
     BenchOptions,

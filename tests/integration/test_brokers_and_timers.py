@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.fix_venue import FixVenueConnector
-from connectors.sim.runner import build_venues
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.messages import ExecutionReport, NewOrder
+from sor_daemon.core.routing.registry import STRATEGIES
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.messages import ExecutionReport, NewOrder
-from sor_daemon.routing.registry import STRATEGIES
+from sor_daemon.fix.venue import FixVenueConnector
+from sor_sim.runner import build_venues
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
 
@@ -51,7 +51,7 @@ async def test_broker_refuses_a_venue_it_does_not_reach(stack: Stack):
     assert "BATX" not in broker.venues
     # Straight to the broker's session, as a misconfigured route would send it.
     connector = stack.daemon.connectors["BRKA"]
-    from sor_daemon.messages import NewOrder
+    from sor_daemon.core.messages import NewOrder
 
     reports = []
     stack.daemon.venue_execution = lambda venue, report: reports.append((venue, report))

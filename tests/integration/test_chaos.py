@@ -4,8 +4,15 @@ orders left hanging. `make chaos` runs many more (TRIALS=N)."""
 
 from __future__ import annotations
 
-from sor_daemon.chaos import KINDS, ChaosOptions, report, run_chaos, summary_line, trial_config
 from sor_daemon.config import load_config
+from sor_daemon.tools.chaos import (
+    KINDS,
+    ChaosOptions,
+    report,
+    run_chaos,
+    summary_line,
+    trial_config,
+)
 from tests.conftest import DEFAULT_CONFIG
 
 

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
 from sor_daemon.fix.gate import Refused, first_message
 from tests.conftest import default_config_data

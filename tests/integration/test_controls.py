@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from sor_daemon import admin
-from sor_daemon.audit_report import lifecycle, read_trail
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.metrics import KILL_SWITCH, LOGON_REJECTS
-from sor_daemon.oms_client import OmsClient
+from sor_daemon.service import admin
+from sor_daemon.service.metrics import KILL_SWITCH, LOGON_REJECTS
+from sor_daemon.tools.oms_client import OmsClient
+from sor_daemon.tools.reports.audit import lifecycle, read_trail
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
 

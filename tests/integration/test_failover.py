@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import SorConfig
-from sor_daemon.daemon import Daemon
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.service.daemon import Daemon
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
 

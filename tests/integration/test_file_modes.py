@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from sor_daemon.config import SorConfig, toml_text
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
-from sor_daemon.oms_client import OmsClient
+from sor_daemon.core.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.tools.oms_client import OmsClient
 from tests.conftest import DEFAULT_MARKET, ROOT, default_config_data
 from tests.integration.conftest import wait_until
 

@@ -51,10 +51,10 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from sor_daemon.config import OmsConfig, SorConfig
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
-from sor_daemon.logs import configure_logging
-from sor_daemon.oms_client import OmsOrder
-from sor_daemon.orders import ParentOrder
+from sor_daemon.core.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.orders import ParentOrder
+from sor_daemon.service.logs import configure_logging
+from sor_daemon.tools.oms_client import OmsOrder
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, assert_untouched, running_stack
 from tests.rawfix import (

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sor_daemon import journal as journal_module
 from sor_daemon.config import SorConfig
-from sor_daemon.daemon import Daemon
-from sor_daemon.domain import ExecType, OrdStatus, OrdType, Side, TimeInForce
-from sor_daemon.journal import Journal, open_read_only
-from sor_daemon.risk import ALL
+from sor_daemon.core.domain import ExecType, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.risk import ALL
+from sor_daemon.service import journal as journal_module
+from sor_daemon.service.daemon import Daemon
+from sor_daemon.service.journal import Journal, open_read_only
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
 

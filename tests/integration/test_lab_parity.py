@@ -32,11 +32,11 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import load_market
-from sor_daemon.domain import OrdType, Side, TimeInForce
+from sor_daemon.core.domain import OrdType, Side, TimeInForce
+from sor_daemon.core.messages import NewOrderFields
+from sor_daemon.core.routing.registry import STRATEGIES
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.lab.world import MS, OMS, RouteLatency, World
-from sor_daemon.messages import NewOrderFields
-from sor_daemon.routing.registry import STRATEGIES
+from sor_daemon.tools.lab.world import MS, OMS, RouteLatency, World
 from tests.conftest import DEFAULT_MARKET, default_config
 from tests.integration.conftest import running_stack
 

@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import OrdType, Side, TimeInForce
-from sor_daemon.monitor import from_json
-from sor_daemon.routing.registry import STRATEGIES
+from sor_daemon.core.analytics.monitor import from_json
+from sor_daemon.core.domain import OrdType, Side, TimeInForce
+from sor_daemon.core.routing.registry import STRATEGIES
 from tests.conftest import default_config_data
 from tests.integration.conftest import running_stack
 

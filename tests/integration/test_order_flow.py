@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import (
+from sor_daemon.core.domain import (
     CxlRejReason,
     ExecType,
     OrdRejReason,
@@ -22,7 +22,7 @@ from sor_daemon.domain import (
     TimeInForce,
 )
 from sor_daemon.fix import codec
-from sor_daemon.oms_client import OmsOrder
+from sor_daemon.tools.oms_client import OmsOrder
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, assert_untouched, heard_by, running_stack
 
@@ -275,7 +275,7 @@ async def test_unsupported_message_type_gets_business_reject(stack: Stack):
 
 
 async def test_every_fill_reaches_the_oms_exactly_once(stack: Stack):
-    from sor_daemon.demo import run_flow
+    from sor_daemon.tools.demo import run_flow
 
     summary = await run_flow(stack.oms, stack.config, stack.market, 60, seed=3, verbose=False)
     assert all(o.is_terminal for o in summary.orders)

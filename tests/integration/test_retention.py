@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
-from sor_daemon.oms_client import OmsOrder
+from sor_daemon.tools.oms_client import OmsOrder
 from tests.conftest import default_config_data
 from tests.integration.conftest import Stack, running_stack
 

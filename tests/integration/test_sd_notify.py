@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from sor_daemon.config import SorConfig, toml_text
-from sor_daemon.daemon import Daemon
 from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.service.daemon import Daemon
 from tests.conftest import DEFAULT_MARKET, ROOT, default_config_data
 
 pytestmark = pytest.mark.integration

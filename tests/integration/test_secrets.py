@@ -13,11 +13,11 @@ import pytest
 import structlog
 
 from sor_daemon.config import SorConfig
-from sor_daemon.domain import OrdType, Side, TimeInForce
+from sor_daemon.core.domain import OrdType, Side, TimeInForce
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, wait_until
-from sor_daemon.logs import configure_logging
-from sor_daemon.oms_client import OmsClient
+from sor_daemon.service.logs import configure_logging
+from sor_daemon.tools.oms_client import OmsClient
 from tests.conftest import default_config_data, free_port
 from tests.integration.conftest import running_stack
 from tests.rawfix import RawFixClient

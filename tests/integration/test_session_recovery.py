@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sim.runner import build_market
-from connectors.sim.venue import SIM_STORE, SimVenue
 from sor_daemon.config import load_market
-from sor_daemon.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.messages import ExecutionReport, NewOrder
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SeqNums, SessionSpec, SessionStore, wait_until
-from sor_daemon.messages import ExecutionReport, NewOrder
+from sor_sim.runner import build_market
+from sor_sim.venue import SIM_STORE, SimVenue
 from tests.conftest import DEFAULT_MARKET, default_config, free_port
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sim.runner import build_venues
 from sor_daemon.config import SorConfig, load_market, toml_text
-from sor_daemon.oms_client import OmsClient
+from sor_daemon.tools.oms_client import OmsClient
+from sor_sim.runner import build_venues
 from tests.conftest import DEFAULT_MARKET, ROOT, default_config_data
 from tests.integration.conftest import wait_until
 

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.fix_venue import FixVenueConnector
 from sor_daemon.config import load_market
-from sor_daemon.domain import ExecType, OrdType, Side, TimeInForce
-from sor_daemon.market import VenueBook
-from sor_daemon.messages import CancelOrder, CancelReject, ExecutionReport, NewOrder
+from sor_daemon.core.domain import ExecType, OrdType, Side, TimeInForce
+from sor_daemon.core.market import VenueBook
+from sor_daemon.core.messages import CancelOrder, CancelReject, ExecutionReport, NewOrder
+from sor_daemon.fix.venue import FixVenueConnector
 from tests.conftest import ROOT, default_config
 from tests.integration.conftest import running_stack, wait_until
 

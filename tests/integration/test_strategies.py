@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from sor_daemon.domain import OrdStatus, OrdType, Side, TimeInForce
-from sor_daemon.routing.registry import STRATEGIES
+from sor_daemon.core.domain import OrdStatus, OrdType, Side, TimeInForce
+from sor_daemon.core.routing.registry import STRATEGIES
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,1 @@
+"""Execution analytics: the monitor (fills -> TCA records, scorecards) and TCA maths."""

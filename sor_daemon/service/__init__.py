@@ -1,0 +1,1 @@
+"""The running daemon: the loop, persistence, audit, admin, metrics, logs."""

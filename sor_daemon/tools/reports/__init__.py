@@ -1,0 +1,1 @@
+"""Reports from the daemon's records: TCA, best execution, the audit trail."""
