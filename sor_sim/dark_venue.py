@@ -19,7 +19,6 @@ from sor_daemon.core.domain import (
     OrdStatus,
     TimeInForce,
 )
-from sor_daemon.core.intake import Rejection, VenueRules, validate_new_order
 from sor_daemon.core.messages import (
     STATUS_EXEC_ID,
     CancelFields,
@@ -37,6 +36,7 @@ from sor_sim.exchange import (
     refuse_amend,
     reject_new,
 )
+from sor_sim.validation import Rejection, validate_new_order
 
 Nbbo = tuple[int, int] | None
 """(best bid, best ask) in ticks across the lit venues, or None."""
@@ -48,7 +48,7 @@ class DarkVenue:
         self.name = name
         self.pool = pool
         self._ticks = dict(ticks)
-        self._rules = VenueRules(lot_sizes)
+        self._lots = lot_sizes
         self._orders: dict[tuple[str, str], ClientOrder] = {}
         self._by_pool_id: dict[str, ClientOrder] = {}
         self._ids = itertools.count(1)
@@ -61,7 +61,7 @@ class DarkVenue:
         if (session, fields.cl_ord_id) in self._orders:
             return [self._reject(session, fields, Rejection(
                 OrdRejReason.DUPLICATE_ORDER, f"duplicate ClOrdID {fields.cl_ord_id!r}"))], []
-        order = validate_new_order(fields, self._ticks, venue_rules=self._rules)
+        order = validate_new_order(fields, self._ticks, self._lots)
         if isinstance(order, Rejection):
             return [self._reject(session, fields, order)], []
         if order.tif is TimeInForce.FOK or order.post_only or order.display_qty is not None:

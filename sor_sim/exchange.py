@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sor_daemon.config import SimVenueConfig
 from sor_daemon.core.domain import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -28,7 +27,6 @@ from sor_daemon.core.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.core.intake import Rejection, VenueRules, validate_new_order, validate_replace
 from sor_daemon.core.market import BookChange, diff_levels
 from sor_daemon.core.messages import (
     STATUS_EXEC_ID,
@@ -42,8 +40,10 @@ from sor_daemon.core.messages import (
     refusal_report,
 )
 from sor_sim.book import OrderBook, SubmitResult, Trade
+from sor_sim.config import SimVenueConfig
 from sor_sim.fees import FeeSchedule
 from sor_sim.flow import FlowCancel, FlowOrder
+from sor_sim.validation import Rejection, validate_new_order, validate_replace
 
 HOUSE = "HOUSE"
 FLOW = "FLOW"
@@ -201,7 +201,7 @@ class SimExchange:
             for symbol, spec in symbols.items()
         }
         self._ticks = {symbol: spec.tick for symbol, spec in symbols.items()}
-        self._rules = VenueRules({symbol: spec.lot_size for symbol, spec in symbols.items()})
+        self._lots = {symbol: spec.lot_size for symbol, spec in symbols.items()}
         self._orders: dict[tuple[str, str], ClientOrder] = {}
         self._by_book_id: dict[str, ClientOrder] = {}
         self._ids = itertools.count(1)
@@ -242,7 +242,7 @@ class SimExchange:
         if (session, fields.cl_ord_id) in self._orders:
             return [self._reject(session, fields, Rejection(
                 OrdRejReason.DUPLICATE_ORDER, f"duplicate ClOrdID {fields.cl_ord_id!r}"))]
-        order = validate_new_order(fields, self._ticks, venue_rules=self._rules)
+        order = validate_new_order(fields, self._ticks, self._lots)
         if isinstance(order, Rejection):
             return [self._reject(session, fields, order)]
         state = self._symbols[order.symbol]

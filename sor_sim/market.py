@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from sor_daemon.config import DarkPoolConfig, MarketConfig, SimVenueConfig
 from sor_daemon.core.domain import CxlRejReason, CxlRejResponseTo, OrdStatus, Side
 from sor_daemon.core.messages import (
     CancelFields,
@@ -20,6 +19,7 @@ from sor_daemon.core.messages import (
     ReplaceFields,
     StatusFields,
 )
+from sor_sim.config import DarkPoolConfig, MarketConfig, SimVenueConfig
 from sor_sim.dark import DarkPool, DarkPoolSpec, HiddenLiquidity, Impulse
 from sor_sim.dark_venue import DarkVenue, Nbbo
 from sor_sim.exchange import Outbound, SimExchange, SimSymbol

@@ -6,22 +6,65 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
 
 import structlog
 
-from sor_daemon.config import MarketConfig, SorConfig
 from sor_daemon.fix.endpoint import SessionSpec
 from sor_sim.broker import SimBroker
+from sor_sim.config import MarketConfig
 from sor_sim.market import SimMarket
 from sor_sim.venue import SimVenue
 
 
-def build_market(config: SorConfig, market: MarketConfig, start_ns: int = 0) -> SimMarket:
+class Session(Protocol):
+    """A session the daemon dials, as the simulator needs it: which port to listen on,
+    who logs on (``sender_comp_id``) and as whom it answers (``target_comp_id``)."""
+
+    name: str
+    port: int
+    sender_comp_id: str
+    target_comp_id: str
+    heartbeat_seconds: int
+    timestamp_precision: int
+    cancel_on_disconnect: bool
+
+
+class Venue(Session, Protocol):
+    kind: str
+
+
+class Broker(Session, Protocol):
+    venues: Sequence[str]
+    commission_per_share: Decimal
+    expected_latency_ms: float
+
+
+class Symbol(Protocol):
+    tick_size: Decimal
+
+
+class Logs(Protocol):
+    fix_message_dir: str | None
+
+
+class Counterparties(Protocol):
+    """What the simulator reads of the daemon's config (it never imports its schema)."""
+
+    venues: Sequence[Venue]
+    brokers: Sequence[Broker]
+    symbols: Mapping[str, Symbol]
+    log: Logs
+
+
+def build_market(config: Counterparties, market: MarketConfig, start_ns: int = 0) -> SimMarket:
     return SimMarket(market, [(v.name, v.kind) for v in config.venues],
                      {s: c.tick_size for s, c in config.symbols.items()}, start_ns)
 
 
-def build_venues(config: SorConfig, market: MarketConfig) -> list[SimVenue]:
+def build_venues(config: Counterparties, market: MarketConfig) -> list[SimVenue]:
     """One simulated venue per venue of the daemon config and one simulated broker per
     broker, on the ports it dials, all sharing one simulated market."""
     log = structlog.get_logger("sim")
@@ -84,7 +127,7 @@ async def run_clock(venues: list[SimVenue], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), sim.step_ns / 1e9)
 
 
-async def run_sim(config: SorConfig, market: MarketConfig, stop: asyncio.Event,
+async def run_sim(config: Counterparties, market: MarketConfig, stop: asyncio.Event,
                   fill_ledger: str | None = None) -> None:
     """``fill_ledger``: a file every fill is appended to before it is reported."""
     log = structlog.get_logger("sim")

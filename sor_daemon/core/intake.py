@@ -1,8 +1,6 @@
-"""Validation of inbound order requests: a typed order, or a rejection with its reason.
-
-Shared by the router's OMS intake and the simulated venues, so both refuse bad input
-with the same precise Text (58).
-"""
+"""Validation of the OMS's order requests: a typed order, or a rejection with its reason
+(a precise Text (58) naming what was wrong). The simulated venues validate with their own
+rules (`sor_sim.validation`)."""
 
 from __future__ import annotations
 
@@ -16,16 +14,6 @@ from sor_daemon.core.messages import NewOrder, NewOrderFields, ReplaceFields
 _SIDES = {s.value: s for s in Side}
 _ORD_TYPES = {t.value: t for t in OrdType}
 _ROUTER_TIFS = {t.value: t for t in (TimeInForce.DAY, TimeInForce.IOC)}
-_VENUE_TIFS = {t.value: t for t in TimeInForce}
-POST_ONLY = "6"
-"""ExecInst (18) 6, participate don't initiate: the FIX 4.4 way to say post-only."""
-
-
-@dataclass(frozen=True, slots=True)
-class VenueRules:
-    """What a venue accepts beyond the router: FOK, post-only, iceberg, MinQty, lots."""
-
-    lot_sizes: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +85,15 @@ def validate_new_order(
     ticks: Mapping[str, Decimal],
     venues: Collection[str] | None = None,
     strategy_codes: Mapping[int, str] | None = None,
-    venue_rules: VenueRules | None = None,
 ) -> NewOrder | Rejection:
     """Check a NewOrderSingle. ``venues``/``strategy_codes`` are the router's routing
-
-    choices (ExDestination, TargetStrategy); a venue passes None and refuses them, and
-    passes ``venue_rules`` to accept the order types only venues handle.
-    """
+    choices (ExDestination, TargetStrategy)."""
     try:
         symbol, tick = _tick(fields.symbol, ticks)
         side = _enum(fields.side, _SIDES, "Side (54)")
         qty = parse_quantity(fields.order_qty)
         ord_type = _enum(fields.ord_type, _ORD_TYPES, "OrdType (40)")
-        tifs = _ROUTER_TIFS if venue_rules is None else _VENUE_TIFS
-        tif = _enum(fields.tif, tifs, "TimeInForce (59)", TimeInForce.DAY)
+        tif = _enum(fields.tif, _ROUTER_TIFS, "TimeInForce (59)", TimeInForce.DAY)
         price = _price(ord_type, fields.price, tick)
         ex_destination = fields.ex_destination
         if ex_destination is not None and (venues is None or ex_destination not in venues):
@@ -120,52 +103,15 @@ def validate_new_order(
                 f"unknown ExDestination (100) {ex_destination!r}; venues: {known or 'none'}",
             )
         strategy = _strategy(fields.target_strategy, strategy_codes)
-        if venue_rules is None:
-            for text, tag in ((fields.min_qty, "MinQty (110)"), (fields.exec_inst, "ExecInst (18)"),
-                              (fields.max_floor, "MaxFloor (111)")):
-                if text is not None:
-                    raise _Invalid(OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
-                                   f"{tag} is not supported")
-            return NewOrder(fields.cl_ord_id, symbol, side, qty, ord_type, price, tif,
-                            ex_destination, strategy)
-        lot = venue_rules.lot_sizes.get(symbol, 1)
-        if qty % lot:
-            raise _Invalid(OrdRejReason.INCORRECT_QUANTITY,
-                           f"OrderQty (38) {qty} is not a multiple of the lot size {lot}")
-        min_qty = _optional_qty(fields.min_qty, "MinQty (110)", qty)
-        display = _optional_qty(fields.max_floor, "MaxFloor (111)", qty, allow_zero=True)
-        post_only = _post_only(fields.exec_inst, ord_type)
+        for text, tag in ((fields.min_qty, "MinQty (110)"), (fields.exec_inst, "ExecInst (18)"),
+                          (fields.max_floor, "MaxFloor (111)")):
+            if text is not None:
+                raise _Invalid(OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
+                               f"{tag} is not supported")
     except _Invalid as exc:
         return exc.rejection
     return NewOrder(fields.cl_ord_id, symbol, side, qty, ord_type, price, tif, ex_destination,
-                    strategy, min_qty, post_only, display)
-
-
-def _optional_qty(text: str | None, tag: str, qty: int, allow_zero: bool = False) -> int | None:
-    if text is None:
-        return None
-    if allow_zero and text.strip() in ("0", "0.0"):
-        return 0
-    value = parse_quantity(text, tag)
-    if value > qty:
-        raise _Invalid(OrdRejReason.INCORRECT_QUANTITY,
-                       f"{tag} {value} is above OrderQty (38) {qty}")
-    return value
-
-
-def _post_only(exec_inst: str | None, ord_type: OrdType) -> bool:
-    if exec_inst is None:
-        return False
-    values = exec_inst.split()
-    unsupported = [v for v in values if v != POST_ONLY]
-    if unsupported:
-        raise _Invalid(OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
-                       f"unsupported ExecInst (18) {' '.join(unsupported)!r}; accepted: "
-                       f"{POST_ONLY}=post-only (participate don't initiate)")
-    if ord_type is OrdType.MARKET:
-        raise _Invalid(OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC,
-                       "a post-only (ExecInst 6) order needs a limit price")
-    return True
+                    strategy)
 
 
 def _strategy(text: str | None, codes: Mapping[int, str] | None) -> int | None:

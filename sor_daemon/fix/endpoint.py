@@ -40,7 +40,7 @@ from sor_daemon.fix.codec import (
     undecodable_tag,
 )
 from sor_daemon.fix.dictionary import data_dictionary_path
-from sor_daemon.service.metrics import CALLBACK_ERRORS, SESSION_REJECTS
+from sor_daemon.fix.metrics import CALLBACK_ERRORS, SESSION_REJECTS
 
 BEGIN_STRING = "FIX.4.4"
 INITIATOR_QUALIFIER = "initiator"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from sor_daemon.fix.codec import field_text
-from sor_daemon.service.metrics import LOGON_REJECTS, SESSION_DROPS
+from sor_daemon.fix.metrics import LOGON_REJECTS, SESSION_DROPS
 
 PREFIX = b"8=FIX.4.4\x019="
 HEADER = re.compile(rb"8=FIX\.4\.4\x019=(\d{1,9})\x01")

@@ -28,7 +28,7 @@ from sor_daemon.fix import codec
 from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
 from sor_daemon.fix.gate import AcceptorGate, GateLimits, pick_loopback_port
-from sor_daemon.service.metrics import FIX_MESSAGES, LOGON_REJECTS, SESSION_UP
+from sor_daemon.fix.metrics import FIX_MESSAGES, LOGON_REJECTS, SESSION_UP
 
 SUPPORTED_TYPES = frozenset("DFGH")
 SUPPORTED = "D (NewOrderSingle), F (OrderCancelRequest), G (OrderCancelReplaceRequest), " \

@@ -57,12 +57,13 @@ from sor_daemon.core.messages import (
     StatusFields,
 )
 from sor_daemon.core.orders import ParentOrder
-from sor_daemon.core.risk import ALL, Halt, risk_from_config
+from sor_daemon.core.risk import ALL, Halt
 from sor_daemon.core.routing.routes import Broker
 from sor_daemon.core.routing.strategy import VenueState
 from sor_daemon.fix.codec import Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionStore, wait_until
 from sor_daemon.fix.gateway import OmsGateway
+from sor_daemon.fix.metrics import FIX_MESSAGES, SESSION_UP, VENUE_OUTAGES
 from sor_daemon.fix.venue import FixVenueConnector
 from sor_daemon.service.admin import AdminServer
 from sor_daemon.service.audit import AuditError, AuditTrail, MiB
@@ -79,7 +80,6 @@ from sor_daemon.service.metrics import (
     FILL_SLIPPAGE,
     FILLED_SHARES,
     FILLS,
-    FIX_MESSAGES,
     HALTED_SYMBOLS,
     JOURNAL_WRITE_LATENCY,
     KILL_SWITCH,
@@ -98,12 +98,11 @@ from sor_daemon.service.metrics import (
     SCORE_MARKOUT,
     SCORE_REJECT_RATE,
     SCORE_SLIPPAGE,
-    SESSION_UP,
     UNDELIVERED,
     UNKNOWN_CHILDREN,
-    VENUE_OUTAGES,
 )
 from sor_daemon.service.sd_notify import Notifier
+from sor_daemon.service.wiring import risk_from_config
 
 FIRST_REPORTS = frozenset({ExecType.NEW, ExecType.TRADE, ExecType.REJECTED,
                            ExecType.CANCELED})

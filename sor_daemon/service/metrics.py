@@ -1,16 +1,15 @@
 """Prometheus metrics (base units, low-cardinality labels: venue, msg_type, reason, strategy).
 
-Every name here is what `deploy/prometheus` alerts on and `deploy/grafana` charts; change
-one and change them too (the real-Prometheus test evaluates every expression).
+The FIX sessions' own are in `sor_daemon.fix.metrics`. Every name in both is what
+`deploy/prometheus` alerts on and `deploy/grafana` charts; change one and change them too
+(the real-Prometheus test evaluates every expression).
 """
 
 from __future__ import annotations
 
-import functools
+from prometheus_client import Counter, Gauge, Histogram
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
-
-disable_created_metrics()  # no *_created series: they double the scrape for no use here
+from sor_daemon.fix.metrics import memoise_labels
 
 LATENCY_BUCKETS = (
     25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
@@ -20,36 +19,6 @@ LATENCY_BUCKETS = (
 BPS_BUCKETS = (-50.0, -20.0, -10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0,
                20.0, 50.0)
 """Basis points, positive = cost; symmetric so that price improvement shows too."""
-
-# ----------------------------------------------------------------- FIX sessions
-FIX_MESSAGES = Counter(
-    "sor_fix_messages_total", "FIX application messages by direction and counterparty.",
-    ["direction", "counterparty", "msg_type"],
-)
-SESSION_UP = Gauge(
-    "sor_fix_session_up", "1 while the FIX session to the counterparty (a venue, or 'oms') "
-    "is logged on.", ["counterparty"],
-)
-VENUE_OUTAGES = Counter(
-    "sor_venue_outages_total", "Times a venue session went down after being up.", ["venue"]
-)
-CALLBACK_ERRORS = Counter(
-    "sor_fix_callback_errors_total", "Errors caught inside quickfix callbacks.", ["endpoint"]
-)
-LOGON_REJECTS = Counter(
-    "sor_logon_rejects_total", "OMS connections and logons refused: address, pending_limit, "
-    "logon_timeout, logon_too_large, not_a_logon, unknown_comp_id, missing_credentials, "
-    "bad_credentials.", ["reason"],
-)
-SESSION_DROPS = Counter(
-    "sor_fix_session_drops_total", "Logged-on OMS connections the router cut: "
-    "slow_consumer (its unread backlog passed the limit).", ["reason"],
-)
-SESSION_REJECTS = Counter(
-    "sor_fix_session_rejects_received_total",
-    "Session-level Rejects (35=3) received: the counterparty refused one of our messages.",
-    ["endpoint"],
-)
 
 # ----------------------------------------------------------------- orders and fills
 PARENT_ORDERS = Counter(
@@ -180,15 +149,4 @@ RECOVERED_PARENTS = Gauge(
 )
 
 
-def _memoise_labels() -> None:
-    """Make every labelled metric's ``labels`` a dict lookup after its first call.
-
-    prometheus_client's ``labels`` validates the values and takes a lock on every call
-    (~2 us); the hot path makes a dozen such calls per order. A label child, once made,
-    stays the same object (nothing here removes children), so caching it is exact."""
-    for metric in list(globals().values()):
-        if isinstance(metric, Counter | Gauge | Histogram) and metric._labelnames:
-            metric.labels = functools.cache(metric.labels)  # type: ignore[method-assign]
-
-
-_memoise_labels()
+memoise_labels(list(globals().values()))

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from sor_daemon.config import MarketConfig, SorConfig, load_market, market_path
+from sor_daemon.config import SorConfig, load_market, market_path
 from sor_daemon.core.analytics.tca import slippage_bps
 from sor_daemon.core.domain import ExecType, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.core.messages import CancelReject, ExecutionReport, NewOrderFields
 from sor_daemon.tools.oms_client import OmsClient, OmsOrder, describe
+from sor_sim.config import MarketConfig
 
 QTYS = (100, 200, 300, 500, 800, 1200, 2000)
 CENT = Decimal("0.01")

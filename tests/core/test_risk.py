@@ -17,7 +17,8 @@ from sor_daemon.core.engine import (
 )
 from sor_daemon.core.market import Level, Nbbo, VenueBook
 from sor_daemon.core.messages import BusinessReject, CancelFields, ReplaceFields, StatusFields
-from sor_daemon.core.risk import ALL, Throttle, risk_from_config
+from sor_daemon.core.risk import ALL, Throttle
+from sor_daemon.service.wiring import risk_from_config
 from tests.core.test_engine import S, new, of, reports, venue_report
 
 D = Decimal

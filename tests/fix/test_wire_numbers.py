@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.core.domain import MAX_WHOLE_DIGITS, wire_decimal
-from sor_daemon.core.intake import Rejection, VenueRules, validate_new_order
 from sor_daemon.core.messages import NewOrderFields
 from sor_daemon.fix.codec import DecodeError, decode_execution_report, parse
+from sor_sim.validation import Rejection, validate_new_order
 
 HUGE = "1" + "0" * 40
 """Valid FIX; 41 digits, past the 28 of decimal's default context."""
@@ -47,6 +47,5 @@ def test_a_venue_report_with_a_number_out_of_range_is_undecodable_naming_the_tag
                                             ("max_floor", "MaxFloor (111)")])
 def test_a_venue_refuses_an_optional_quantity_out_of_range_naming_it(field: str, tag: str):
     order = NewOrderFields("C1", "AAPL", "1", "100", "2", "190.00", "0", **{field: HUGE})
-    refused = validate_new_order(order, {"AAPL": Decimal("0.01")},
-                                 venue_rules=VenueRules({}))
+    refused = validate_new_order(order, {"AAPL": Decimal("0.01")}, {})
     assert isinstance(refused, Rejection) and refused.text.startswith(f"{tag} is out of range")

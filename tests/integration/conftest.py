@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from sor_daemon.config import MarketConfig, SorConfig, load_market
+from sor_daemon.config import SorConfig, load_market
 from sor_daemon.core.domain import ExecType, OrdStatus
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import FixHandler, wait_until
 from sor_daemon.service.daemon import Daemon
 from sor_daemon.tools.oms_client import OmsClient, OmsOrder
+from sor_sim.config import MarketConfig
 from sor_sim.market import SimMarket
 from sor_sim.runner import build_venues, run_clock
 from sor_sim.venue import SimVenue

@@ -17,8 +17,9 @@ import pytest
 from sor_daemon.config import SorConfig
 from sor_daemon.core.domain import OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from sor_daemon.fix.endpoint import wait_until
+from sor_daemon.fix.metrics import LOGON_REJECTS
 from sor_daemon.service import admin
-from sor_daemon.service.metrics import KILL_SWITCH, LOGON_REJECTS
+from sor_daemon.service.metrics import KILL_SWITCH
 from sor_daemon.tools.oms_client import OmsClient
 from sor_daemon.tools.reports.audit import lifecycle, read_trail
 from tests.conftest import default_config_data

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
+import sor_daemon.fix.metrics
 import sor_daemon.service.metrics
 from sor_daemon.config import load_config
 from tests.conftest import DEFAULT_CONFIG, DEFAULT_MARKET, ROOT, free_port
@@ -92,9 +93,11 @@ def _tools() -> tuple[str, str]:
 
 
 def _known_series() -> dict[str, set[str]]:
-    """Every series name sor_daemon/service/metrics.py exports -> its label names (+ le)."""
+    """Every series name sor_daemon/{fix,service}/metrics.py export -> its label names (+ le)."""
     series: dict[str, set[str]] = {}
-    for collector in vars(sor_daemon.service.metrics).values():
+    collectors = [*vars(sor_daemon.fix.metrics).values(),
+                  *vars(sor_daemon.service.metrics).values()]
+    for collector in collectors:
         if not isinstance(collector, MetricWrapperBase):
             continue
         labels = set(collector._labelnames)

@@ -34,14 +34,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import sor_daemon.config as config_module
+import sor_sim.config as sim_config_module
 from sor_daemon.config import (
     ConfigError,
-    MarketConfig,
     SorConfig,
     check_config,
     load_config,
     load_market,
 )
+from sor_sim.config import MarketConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SOR_PATH = ROOT / "config" / "sor.toml"
@@ -359,7 +360,7 @@ def test_spliced(work: Path, which: str, cut: tuple[float, float], insert: bytes
 # --- 2. mutated documents ---------------------------------------------------------------------
 
 FIELD_NAMES = sorted({
-    name for obj in vars(config_module).values()
+    name for module in (config_module, sim_config_module) for obj in vars(module).values()
     if isinstance(obj, type) and issubclass(obj, BaseModel) for name in obj.model_fields})
 """Every field of every config model: added where absent, they exercise defaults."""
 

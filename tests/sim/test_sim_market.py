@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from sor_daemon.config import FadeConfig, ImpactConfig, RefillConfig, load_config, load_market
+from sor_daemon.config import load_config, load_market
 from sor_daemon.core.domain import (
     ExecType,
     LiquidityInd,
@@ -30,6 +30,7 @@ from sor_daemon.fix.codec import SOH, FixMessage, Pairs, decode_new_order, encod
 from sor_daemon.fix.endpoint import SessionSpec
 from sor_daemon.fix.market_data import VenueFeed
 from sor_sim.broker import SimBroker
+from sor_sim.config import FadeConfig, ImpactConfig, RefillConfig
 from sor_sim.exchange import Increment, Outbound, Snapshot
 from sor_sim.market import SimMarket
 from sor_sim.venue import encode
@@ -206,7 +207,7 @@ def test_fills_carry_fees_and_liquidity_flags():
 ])
 def test_venue_rejects_bad_orders_with_text(fields: NewOrderFields, text: str):
     sim = make_market("normal")
-    sim.lit["XNAS"]._rules.lot_sizes["MSFT"] = 100  # type: ignore[index]
+    sim.lit["XNAS"]._lots["MSFT"] = 100  # type: ignore[index]
     [report] = reports(sim.new_order("XNAS", S, fields))
     assert report.exec_type is ExecType.REJECTED
     assert text in (report.text or "")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sor_daemon.config import (
     ConfigError,
-    MarketConfig,
     SorConfig,
     check_config,
     load_config,
@@ -25,6 +24,7 @@ from sor_daemon.config import (
 from sor_daemon.core.domain import OrdType, Side, TimeInForce
 from sor_daemon.service.files import PRIVATE_UMASK
 from sor_daemon.tools.reports.bestex import parse_when
+from sor_sim.config import MarketConfig
 
 DEFAULT_CONFIG = os.environ.get("SOR_CONFIG") or "config/sor.toml"
 """Every subcommand's --config unless given: $SOR_CONFIG (set in the container image)."""

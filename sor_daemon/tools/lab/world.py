@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sor_daemon.config import MarketConfig, SorConfig
+from sor_daemon.config import SorConfig
 from sor_daemon.core.domain import ExecType, Side
 from sor_daemon.core.engine import (
     Action,
@@ -41,6 +41,7 @@ from sor_daemon.fix.codec import FixMessage, Pairs
 from sor_daemon.fix.endpoint import SessionSpec
 from sor_daemon.fix.market_data import VenueFeed
 from sor_sim.broker import SimBroker
+from sor_sim.config import MarketConfig
 from sor_sim.exchange import Outbound
 from sor_sim.market import SimMarket
 from sor_sim.venue import SimVenue, encode
