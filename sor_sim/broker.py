@@ -16,15 +16,20 @@ from decimal import Decimal
 
 from sor_daemon.core.domain import CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from sor_daemon.core.messages import (
+    NO_ORDER_ID,
     STATUS_EXEC_ID,
+    CancelFields,
     CancelReject,
     ExecutionReport,
+    NewOrderFields,
+    ReplaceFields,
     StatusFields,
     refusal_report,
 )
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage
 from sor_daemon.fix.endpoint import SessionSpec
+from sor_daemon.fix.order_entry import decode_request
 from sor_sim.exchange import Outbound
 from sor_sim.market import SimMarket
 from sor_sim.venue import CANCEL_ON_DISCONNECT, SEPARATOR, SimVenue
@@ -54,9 +59,9 @@ class SimBroker(SimVenue):
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, key = self.market, f"{self.name}{SEPARATOR}{session}"
-        match message.msg_type:
-            case "D":
-                fields = codec.decode_new_order(message)
+        fields = decode_request(message)
+        match fields:
+            case NewOrderFields():
                 venue = fields.ex_destination
                 if venue not in self.venues or market.is_down(venue, market.now_ns):
                     why = (f"{venue} is unavailable (simulated outage)" if venue in self.venues
@@ -70,10 +75,7 @@ class SimBroker(SimVenue):
                     return
                 self._destinations[fields.cl_ord_id] = venue
                 out = market.new_order(venue, key, replace(fields, ex_destination=None))
-            case "F" | "G" | "H":
-                decode = {"F": codec.decode_cancel, "G": codec.decode_replace,
-                          "H": codec.decode_status}[message.msg_type]
-                fields = decode(message)
+            case CancelFields() | ReplaceFields() | StatusFields():
                 orig = getattr(fields, "orig_cl_ord_id", None) or fields.cl_ord_id
                 venue = self._destinations.get(orig or "")
                 if venue is None:
@@ -81,13 +83,11 @@ class SimBroker(SimVenue):
                     return
                 if fields.cl_ord_id:
                     self._destinations[fields.cl_ord_id] = venue
-                handler = {"F": market.cancel, "G": market.replace,
-                           "H": market.status}[message.msg_type]
-                out = handler(venue, key, fields)
-            case other:
+                out = market.request(venue, key, fields)
+            case None:
                 self.endpoint.send(session, "j", codec.encode_business_reject(
-                    message.get(34), other, 3, f"{self.name} is a broker: it accepts D, F, G "
-                                               f"and H, and publishes no market data"))
+                    message.get(34), message.msg_type, 3, f"{self.name} is a broker: it "
+                    "accepts D, F, G and H, and publishes no market data"))
                 return
         self.route(venue, out)
 
@@ -110,6 +110,6 @@ class SimBroker(SimVenue):
             return refusal_report(STATUS_EXEC_ID, cl_ord_id, OrdRejReason.UNKNOWN_ORDER, text,
                                   request=fields, exec_type=ExecType.ORDER_STATUS,
                                   status_req_id=fields.ord_status_req_id)
-        return CancelReject("NONE", cl_ord_id, orig, OrdStatus.REJECTED,
+        return CancelReject(NO_ORDER_ID, cl_ord_id, orig, OrdStatus.REJECTED,
                             CxlRejResponseTo.REPLACE if msg_type == "G"
                             else CxlRejResponseTo.CANCEL, CxlRejReason.UNKNOWN_ORDER, text)

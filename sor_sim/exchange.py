@@ -29,6 +29,7 @@ from sor_daemon.core.domain import (
 )
 from sor_daemon.core.market import BookChange, diff_levels
 from sor_daemon.core.messages import (
+    NO_ORDER_ID,
     STATUS_EXEC_ID,
     CancelFields,
     CancelReject,
@@ -109,7 +110,7 @@ def refuse_amend(session: str, client: ClientOrder | None, cl_ord_id: str,
     ``known``: ``cl_ord_id`` is already in use in the session (a duplicate)."""
     if client is None:
         return Outbound(session, CancelReject(
-            "NONE", cl_ord_id, orig_cl_ord_id, OrdStatus.REJECTED, response_to,
+            NO_ORDER_ID, cl_ord_id, orig_cl_ord_id, OrdStatus.REJECTED, response_to,
             CxlRejReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id!r}"))
     if client.status.is_terminal:
         return Outbound(session, CancelReject(

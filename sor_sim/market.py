@@ -13,12 +13,14 @@ from decimal import Decimal
 
 from sor_daemon.core.domain import CxlRejReason, CxlRejResponseTo, OrdStatus, Side
 from sor_daemon.core.messages import (
+    NO_ORDER_ID,
     CancelFields,
     CancelReject,
     NewOrderFields,
     ReplaceFields,
     StatusFields,
 )
+from sor_daemon.fix.order_entry import OrderRequest
 from sor_sim.config import DarkPoolConfig, MarketConfig, SimVenueConfig
 from sor_sim.dark import DarkPool, DarkPoolSpec, HiddenLiquidity, Impulse
 from sor_sim.dark_venue import DarkVenue, Nbbo
@@ -153,6 +155,18 @@ class SimMarket:
 
     # ---------------------------------------------------------- order entry
 
+    def request(self, venue: str, session: str, request: OrderRequest) -> list[Outbound]:
+        """One order-entry request (D, F, G or H) at a venue."""
+        match request:
+            case NewOrderFields():
+                return self.new_order(venue, session, request)
+            case CancelFields():
+                return self.cancel(venue, session, request)
+            case ReplaceFields():
+                return self.replace(venue, session, request)
+            case StatusFields():
+                return self.status(venue, session, request)
+
     def new_order(self, venue: str, session: str, fields: NewOrderFields) -> list[Outbound]:
         if venue in self.dark:
             nbbo = self.nbbo(fields.symbol) if fields.symbol in self.symbols else None
@@ -170,7 +184,7 @@ class SimMarket:
     def replace(self, venue: str, session: str, fields: ReplaceFields) -> list[Outbound]:
         if venue in self.dark:
             return [Outbound(session, CancelReject(
-                "NONE", fields.cl_ord_id, fields.orig_cl_ord_id, OrdStatus.REJECTED,
+                NO_ORDER_ID, fields.cl_ord_id, fields.orig_cl_ord_id, OrdStatus.REJECTED,
                 CxlRejResponseTo.REPLACE, CxlRejReason.BROKER_OPTION,
                 f"{venue} is a dark pool: cancel and send a new order instead"))]
         out = self.lit[venue].replace(session, fields)

@@ -23,6 +23,7 @@ from sor_daemon.core.messages import CancelReject, ExecutionReport
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore
+from sor_daemon.fix.order_entry import decode_request, encode_report
 from sor_sim.exchange import Increment, MarketDataReject, Outbound, Snapshot
 from sor_sim.market import SimMarket
 
@@ -44,10 +45,8 @@ def broker_of(session_key: str) -> str | None:
 
 def encode(message: object) -> tuple[str, Pairs]:
     """The FIX message type and fields of a venue's outbound message."""
-    if isinstance(message, ExecutionReport):
-        return "8", codec.encode_execution_report(message)
-    if isinstance(message, CancelReject):
-        return "9", codec.encode_cancel_reject(message)
+    if isinstance(message, ExecutionReport | CancelReject):
+        return encode_report(message)
     if isinstance(message, Snapshot):
         return "W", codec.encode_snapshot(message.req_id, message.symbol, message.bids,
                                           message.asks)
@@ -128,27 +127,22 @@ class SimVenue:
 
     def on_message(self, session: str, message: FixMessage) -> None:
         market, venue = self.market, self.name
-        match message.msg_type:
-            case "D":
-                out = market.new_order(venue, session, codec.decode_new_order(message))
-            case "F":
-                out = market.cancel(venue, session, codec.decode_cancel(message))
-            case "G":
-                out = market.replace(venue, session, codec.decode_replace(message))
-            case "H":
-                out = market.status(venue, session, codec.decode_status(message))
-            case "V":
-                request = codec.decode_market_data_request(message)
-                if request.subscribe:
-                    out = market.subscribe(venue, session, request.req_id, request.depth,
-                                           request.symbols)
-                else:
-                    market.drop_session(venue, session)
-                    out = []
-            case other:
-                self.endpoint.send(session, "j", codec.encode_business_reject(
-                    message.get(34), other, 3, f"{venue} does not accept MsgType {other}"))
-                return
+        request = decode_request(message)
+        if request is not None:
+            out = market.request(venue, session, request)
+        elif message.msg_type == "V":
+            subscription = codec.decode_market_data_request(message)
+            if subscription.subscribe:
+                out = market.subscribe(venue, session, subscription.req_id, subscription.depth,
+                                       subscription.symbols)
+            else:
+                market.drop_session(venue, session)
+                out = []
+        else:
+            self.endpoint.send(session, "j", codec.encode_business_reject(
+                message.get(34), message.msg_type, 3,
+                f"{venue} does not accept MsgType {message.msg_type}"))
+            return
         self.route(venue, out)
 
     ledger: IO[bytes] | None = None

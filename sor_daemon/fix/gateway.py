@@ -29,8 +29,9 @@ from sor_daemon.fix.codec import DecodeError, FixMessage
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore, WireTap
 from sor_daemon.fix.gate import AcceptorGate, GateLimits, pick_loopback_port
 from sor_daemon.fix.metrics import FIX_MESSAGES, LOGON_REJECTS, SESSION_UP
+from sor_daemon.fix.order_entry import REQUEST_TYPES, decode_request, encode_report
 
-SUPPORTED_TYPES = frozenset("DFGH")
+SUPPORTED_TYPES = REQUEST_TYPES
 SUPPORTED = "D (NewOrderSingle), F (OrderCancelRequest), G (OrderCancelReplaceRequest), " \
             "H (OrderStatusRequest)"
 
@@ -158,15 +159,7 @@ class OmsGateway:
         await self.endpoint.stop()
         await self.gate.stop()
 
-    @staticmethod
-    def encode(message: ExecutionReport | CancelReject | BusinessReject
-               ) -> tuple[str, codec.Pairs]:
-        if isinstance(message, ExecutionReport):
-            return "8", codec.encode_execution_report(message)
-        if isinstance(message, BusinessReject):
-            return "j", codec.encode_business_reject(message.ref_seq_num, message.ref_msg_type,
-                                                     message.reason, message.text)
-        return "9", codec.encode_cancel_reject(message)
+    encode = staticmethod(encode_report)
 
     def send(self, session: str, message: ExecutionReport | CancelReject | BusinessReject,
              encoded: tuple[str, codec.Pairs] | None = None) -> bool:
@@ -191,20 +184,20 @@ class OmsGateway:
     def on_message(self, session: str, message: FixMessage) -> None:
         msg_type = message.msg_type if message.msg_type in SUPPORTED_TYPES else "other"
         FIX_MESSAGES.labels("in", self.counterparties[session], msg_type).inc()
-        ev = self._events
-        match message.msg_type:
-            case "D":
-                ev.new_order(session, codec.decode_new_order(message), message.received_ns)
-            case "F":
-                ev.cancel_order(session, codec.decode_cancel(message), message.received_ns)
-            case "G":
-                ev.replace_order(session, codec.decode_replace(message), message.received_ns)
-            case "H":
-                ev.order_status(session, codec.decode_status(message), message.received_ns)
-            case other:
+        ev, request = self._events, decode_request(message)
+        match request:
+            case NewOrderFields():
+                ev.new_order(session, request, message.received_ns)
+            case CancelFields():
+                ev.cancel_order(session, request, message.received_ns)
+            case ReplaceFields():
+                ev.replace_order(session, request, message.received_ns)
+            case StatusFields():
+                ev.order_status(session, request, message.received_ns)
+            case None:
                 self._business_reject(session, message, 3,
-                                      f"unsupported MsgType {other}; this router accepts "
-                                      f"{SUPPORTED}")
+                                      f"unsupported MsgType {message.msg_type}; this router "
+                                      f"accepts {SUPPORTED}")
 
     def _business_reject(self, session: str, message: FixMessage, reason: int,
                          text: str) -> None:

@@ -15,7 +15,13 @@ from decimal import Decimal
 
 from sor_daemon.config import SorConfig, oms_credentials
 from sor_daemon.core.domain import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
-from sor_daemon.core.messages import CancelOrder, CancelReject, ExecutionReport, NewOrder
+from sor_daemon.core.messages import (
+    NO_ORDER_ID,
+    CancelOrder,
+    CancelReject,
+    ExecutionReport,
+    NewOrder,
+)
 from sor_daemon.fix import codec
 from sor_daemon.fix.codec import FixMessage, Pairs
 from sor_daemon.fix.endpoint import FixEndpoint, SessionSpec, SessionStore
@@ -218,7 +224,7 @@ class OmsClient:
             order.status = er.ord_status
             order.cum_qty = er.cum_qty
             order.avg_px = er.avg_px
-            if er.order_id != "NONE":
+            if er.order_id != NO_ORDER_ID:
                 order.order_id = er.order_id
         order.text = er.text or order.text
         if er.benchmark_price is not None:

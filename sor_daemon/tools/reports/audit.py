@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from sor_daemon.core.domain import ExecType, OrdStatus
+from sor_daemon.core.messages import NO_ORDER_ID
 from sor_daemon.fix.codec import masked
 
 if TYPE_CHECKING:  # rich is imported when printing only
@@ -286,7 +287,7 @@ def lifecycle(records: Iterable[dict[str, Any]], cl_ord_id: str,
                 links[(cpty, cl)].add((cpty, orig))
                 links[(cpty, orig)].add((cpty, cl))
             order_id = _str(record.get("order_id"))
-            if record.get("dir") == "out" and order_id and order_id != "NONE":
+            if record.get("dir") == "out" and order_id and order_id != NO_ORDER_ID:
                 for one in (cl, orig):
                     if one:
                         order_ids_of[(cpty, one)].add(order_id)
@@ -490,7 +491,7 @@ def entry_details(entry: Entry) -> str:
     if cl:
         parts.append(f"{cl} (orig {orig})" if orig else str(cl))
     order_id = record.get("order_id")
-    if order_id and order_id != "NONE":
+    if order_id and order_id != NO_ORDER_ID:
         parts.append(f"order {order_id}")
     msg_type = entry.msg_type
     if msg_type in ("D", "G", "F", "H"):
