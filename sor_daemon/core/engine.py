@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from sor_daemon.core.domain import (
     CxlRejReason,
@@ -318,6 +319,39 @@ class Engine:
 
     def open_parents(self) -> list[ParentOrder]:
         return [p for p in self._orders.values() if not p.is_terminal]
+
+    # ------------------------------------------------- what the service asks of it
+
+    def close_intake(self, reason: str) -> None:
+        """Refuse new orders and replaces from now on, with ``reason`` as their Text."""
+        self.intake_closed = reason
+
+    def learned(self) -> dict[str, Any]:
+        """What routing has learned, JSON-safe (kept across restarts)."""
+        return self.context.state()
+
+    def load_learned(self, state: dict[str, Any]) -> None:
+        self.context.load_state(state)
+
+    @property
+    def halts(self) -> Mapping[str, Halt]:
+        return self.kill_switch.halts
+
+    def restore_halts(self, halts: Iterable[Halt]) -> None:
+        """Halts kept across a restart: a restart does not lift them."""
+        for halt in halts:
+            self.kill_switch.engage(halt.scope, halt.reason, halt.by, halt.since_ns)
+
+    def observe_traded(self, venue: str, symbol: str, qty: int, now_ns: int) -> None:
+        """Shares a venue's market data says traded (what routing learns dark liquidity by)."""
+        self.context.observe_traded(venue, symbol, qty, now_ns)
+
+    def mid(self, symbol: str) -> Decimal | None:
+        """The NBBO midpoint of ``symbol`` now, if both sides are quoted."""
+        return self.market.nbbo(symbol).mid
+
+    def is_broker(self, name: str) -> bool:
+        return name in self.context.routes.brokers
 
     # ---------------------------------------------------------------- OMS side
 

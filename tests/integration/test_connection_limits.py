@@ -154,7 +154,7 @@ async def test_an_oms_that_stops_reading_is_cut_and_stalls_nobody(tmp_path: Path
         async with RawFixClient(stack.config.oms.port, OTHER, "SOR") as again:
             assert (await again.logon()).msg_type == "A", "the cut session cannot log on again"
             await again.logout()
-        stack.daemon._write_wire()
+        stack.daemon.audit_tap.write_wire()
         stack.daemon.audit.flush()
         events = [orjson.loads(line) for line in
                   Path(stack.config.audit.path).read_bytes().splitlines()]
@@ -261,7 +261,7 @@ async def test_connections_from_other_addresses_are_closed_at_once(tmp_path: Pat
             for writer in opened:
                 writer.close()
         assert await closed_at_once(port, "127.0.0.2", logon_frame(OTHER))
-        stack.daemon._write_wire()
+        stack.daemon.audit_tap.write_wire()
         stack.daemon.audit.flush()
         events = [orjson.loads(line) for line in
                   Path(stack.config.audit.path).read_bytes().splitlines()]

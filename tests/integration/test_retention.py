@@ -33,7 +33,7 @@ async def test_completed_orders_leave_the_daemon_but_the_last_few():
         orders = [await filled(stack) for _ in range(8)]
         daemon, engine = stack.daemon, stack.daemon.engine
         assert (len(engine._orders), len(engine._children), len(engine._retired)) == (3, 3, 3)
-        assert not daemon._received and not daemon.monitor._parents
+        assert not daemon.observers.awaiting_ack and not daemon.monitor._parents
         # The book did not move (the sim refills what was taken): the timer takes the 1 s
         # markouts all the same.
         one_second = daemon.monitor._pending[("AAPL", "1s")]
