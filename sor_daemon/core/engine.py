@@ -208,7 +208,7 @@ class Engine:
     def __init__(
         self,
         ticks: Mapping[str, Decimal],
-        venues: Mapping[str, str] | Sequence[VenueState],
+        venues: Sequence[VenueState],
         default_strategy: str,
         ids: IdSource,
         send_pending_new: bool = False,
@@ -222,7 +222,7 @@ class Engine:
         track_changes: bool = False,
         miss_hold_ns: int = 1_000_000_000,
     ) -> None:
-        """``venues``: their state (fees, latency, staleness), or just name -> kind;
+        """``venues``: their state (fees, latency, staleness);
         ``brokers``: other routes to them; ``passive_ttl_ns``: how long a child posted at
         the touch rests before it is withdrawn and routed again (0: until the market
         moves away from it); ``risk``: pre-trade checks (None: no limits);
@@ -237,10 +237,8 @@ class Engine:
         0: until it publishes."""
         self.market = ConsolidatedBook()
         self._ticks = dict(ticks)
-        states = (venues if not isinstance(venues, Mapping)
-                  else [VenueState(name, kind, False) for name, kind in venues.items()])
-        self._venues = {v.name: replace(v, up=False) for v in states}
-        self.context = RoutingContext((v.name for v in states if v.kind == "dark"),
+        self._venues = {v.name: replace(v, up=False) for v in venues}
+        self.context = RoutingContext((v.name for v in venues if v.kind == "dark"),
                                       brokers=brokers)
         for name in self._venues:
             self.context.routes.direct_up[name] = False

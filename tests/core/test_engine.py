@@ -40,14 +40,20 @@ from sor_daemon.core.messages import (
     StatusFields,
 )
 from sor_daemon.core.routing.routes import Broker
+from sor_daemon.core.routing.strategy import VenueState
 
 D = Decimal
 S = "FIX.4.4:SOR->OMS"
 _exec_ids = itertools.count(1)
 
 
+def states(**kinds: str) -> list[VenueState]:
+    """Venues with no fees, latency or staleness: name=kind."""
+    return [VenueState(name, kind, False) for name, kind in kinds.items()]
+
+
 def make_engine(up=("XNAS", "ARCX"), **options) -> Engine:
-    engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"},
+    engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, states(XNAS="lit", ARCX="lit"),
                     "best-price", IdSource("T-"), **options)
     for venue in up:
         engine.venue_session(venue, True, 0)
@@ -516,7 +522,7 @@ def test_passive_child_follows_its_venue_when_the_market_moves_away():
 
 
 def test_passive_child_past_its_time_to_live_is_withdrawn_and_routed_again():
-    engine = Engine({"AAPL": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"}, "best-price",
+    engine = Engine({"AAPL": D("0.01")}, states(XNAS="lit", ARCX="lit"), "best-price",
                     IdSource("T-"), passive_ttl_ns=1_000)
     for venue in ("XNAS", "ARCX"):
         engine.venue_session(venue, True, 0)
@@ -594,7 +600,7 @@ def test_resting_child_is_not_pulled_for_a_venue_left_out_until_it_is_back():
 
 def broker_engine() -> Engine:
     """XNAS direct, DARKA direct, and broker BRKA reaching both for 0.001/share."""
-    engine = Engine({"AAPL": D("0.01")}, {"XNAS": "lit", "DARKA": "dark"}, "best-price",
+    engine = Engine({"AAPL": D("0.01")}, states(XNAS="lit", DARKA="dark"), "best-price",
                     IdSource("T-"),
                     brokers=[Broker("BRKA", D("0.001"), 2.0, frozenset({"XNAS", "DARKA"}))])
     engine.venue_session("BRKA", True, 0)

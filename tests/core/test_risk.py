@@ -19,7 +19,7 @@ from sor_daemon.core.market import Level, Nbbo, VenueBook
 from sor_daemon.core.messages import BusinessReject, CancelFields, ReplaceFields, StatusFields
 from sor_daemon.core.risk import ALL, Throttle
 from sor_daemon.service.wiring import risk_from_config
-from tests.core.test_engine import S, new, of, reports, venue_report
+from tests.core.test_engine import S, new, of, reports, states, venue_report
 
 D = Decimal
 NS = 1_000_000_000
@@ -119,7 +119,7 @@ def engine_with(**risk) -> Engine:
     risk_checks, switch = checks(**{"messages_per_second": 1000, "burst": 1000,
                                     "max_open_orders": 100, "max_notional": None,
                                     "price_collar_bps": 500.0, **risk})
-    engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, {"XNAS": "lit", "ARCX": "lit"},
+    engine = Engine({"AAPL": D("0.01"), "MSFT": D("0.01")}, states(XNAS="lit", ARCX="lit"),
                     "best-price", IdSource("T-"), risk=risk_checks, kill_switch=switch)
     for venue in ("XNAS", "ARCX"):
         engine.venue_session(venue, True, 0)

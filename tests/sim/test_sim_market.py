@@ -35,6 +35,7 @@ from sor_sim.exchange import Increment, Outbound, Snapshot
 from sor_sim.market import SimMarket
 from sor_sim.venue import encode
 from tests.conftest import DEFAULT_CONFIG, ROOT
+from tests.core.test_engine import states
 
 SCENARIOS = ROOT / "config" / "scenarios"
 MS = 1_000_000
@@ -143,7 +144,7 @@ def test_engine_book_equals_the_venue_book_after_its_own_fills_trades_only_inclu
     sim = make_market()  # static: the house refills each level to its size
     venue = sim.lit["XNAS"]
     feed = VenueFeed("XNAS")
-    engine = Engine({"AAPL": Decimal("0.01")}, {"XNAS": "lit"}, "best-price", IdSource("T-"))
+    engine = Engine({"AAPL": Decimal("0.01")}, states(XNAS="lit"), "best-price", IdSource("T-"))
     engine.venue_session("XNAS", True, 0)
     checked = trade_only = 0
 
