@@ -20,13 +20,13 @@ from sor_daemon.core.engine import (
 from sor_daemon.fix.codec import Pairs
 from sor_daemon.fix.gateway import OmsGateway
 from sor_daemon.fix.metrics import FIX_MESSAGES
-from sor_daemon.fix.venue import FixVenueConnector
+from sor_daemon.fix.ports import VenueConnector
 from sor_daemon.service.metrics import ANOMALIES
 from sor_daemon.service.observers import Observers
 
 
 class Dispatcher:
-    def __init__(self, connectors: Mapping[str, FixVenueConnector], gateway: OmsGateway,
+    def __init__(self, connectors: Mapping[str, VenueConnector], gateway: OmsGateway,
                  observers: Observers, log: Any,
                  not_sent: Callable[[str, str], None]) -> None:
         """``not_sent(child_id, why)``: a child its venue's session did not take."""
