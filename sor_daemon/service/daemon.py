@@ -21,8 +21,9 @@ import structlog
 from prometheus_client import start_http_server
 
 from sor_daemon.config import SorConfig, oms_credentials
+from sor_daemon.core.actions import Action, CancelChild, SendChild
 from sor_daemon.core.analytics.monitor import ExecutionMonitor
-from sor_daemon.core.engine import Action, CancelChild, IdSource, SendChild
+from sor_daemon.core.engine import IdSource
 from sor_daemon.core.market import VenueBook
 from sor_daemon.core.messages import (
     CancelFields,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sor_daemon.core.engine import (
+from sor_daemon.core.actions import (
     Action,
     CancelChild,
     Decision,

@@ -17,9 +17,7 @@ from typing import IO, Any
 
 import orjson
 
-from sor_daemon.core.analytics.monitor import ExecutionMonitor, Record, to_json
-from sor_daemon.core.domain import ExecType, OrdStatus
-from sor_daemon.core.engine import (
+from sor_daemon.core.actions import (
     Anomaly,
     ChildAcked,
     ChildEnded,
@@ -31,6 +29,8 @@ from sor_daemon.core.engine import (
     Resumed,
     SendChild,
 )
+from sor_daemon.core.analytics.monitor import ExecutionMonitor, Record, to_json
+from sor_daemon.core.domain import ExecType, OrdStatus
 from sor_daemon.core.messages import BusinessReject, CancelReject, ExecutionReport
 from sor_daemon.core.orders import ParentOrder
 from sor_daemon.core.risk import ALL, Halt

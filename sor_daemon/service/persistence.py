@@ -15,17 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from sor_daemon.core.engine import (
+from sor_daemon.core.actions import (
     Action,
     Anomaly,
     ChildFilled,
-    Engine,
     Halted,
     ParentAccepted,
     Resumed,
     SendChild,
     ToOms,
 )
+from sor_daemon.core.engine import Engine
 from sor_daemon.core.risk import Halt
 from sor_daemon.fix.codec import Pairs
 from sor_daemon.fix.endpoint import FixEndpoint

@@ -8,6 +8,16 @@ from decimal import Decimal
 
 import pytest
 
+from sor_daemon.core.actions import (
+    Anomaly,
+    CancelChild,
+    ChildEnded,
+    ChildFilled,
+    Decision,
+    ParentEnded,
+    SendChild,
+    ToOms,
+)
 from sor_daemon.core.domain import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -18,18 +28,7 @@ from sor_daemon.core.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.core.engine import (
-    Anomaly,
-    CancelChild,
-    ChildEnded,
-    ChildFilled,
-    Decision,
-    Engine,
-    IdSource,
-    ParentEnded,
-    SendChild,
-    ToOms,
-)
+from sor_daemon.core.engine import Engine, IdSource
 from sor_daemon.core.market import Level, VenueBook
 from sor_daemon.core.messages import (
     CancelFields,

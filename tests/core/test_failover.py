@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from sor_daemon.core.actions import Anomaly, ChildEnded, ChildFilled, QueryChild, SendChild
 from sor_daemon.core.domain import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -15,15 +16,7 @@ from sor_daemon.core.domain import (
     OrdRejReason,
     OrdStatus,
 )
-from sor_daemon.core.engine import (
-    Anomaly,
-    ChildEnded,
-    ChildFilled,
-    Engine,
-    IdSource,
-    QueryChild,
-    SendChild,
-)
+from sor_daemon.core.engine import Engine, IdSource
 from sor_daemon.core.messages import CancelFields, CancelReject, ExecutionReport
 from sor_daemon.service.journal import Fill, Journal
 from tests.core.test_engine import S, make_engine, new, of, reports, venue_report

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from sor_daemon.core.actions import CancelChild, ChildEnded, ChildFilled, SendChild, ToOms
 from sor_daemon.core.analytics.monitor import NS, ExecutionMonitor
 from sor_daemon.core.domain import ExecType, OrdRejReason, OrdStatus, Side
-from sor_daemon.core.engine import CancelChild, ChildEnded, ChildFilled, Engine, SendChild, ToOms
+from sor_daemon.core.engine import Engine
 from sor_daemon.core.market import Level, VenueBook
 from sor_daemon.core.messages import CancelFields, ReplaceFields, StatusFields
 from sor_daemon.core.orders import ChildOrder

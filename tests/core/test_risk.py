@@ -5,16 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sor_daemon.config import RiskConfig, SessionLimits, SymbolLimits
+from sor_daemon.core.actions import CancelChild, Halted, ParentEnded, Resumed, SendChild
 from sor_daemon.core.domain import CxlRejReason, ExecType, OrdRejReason, OrdStatus, OrdType, Side
-from sor_daemon.core.engine import (
-    CancelChild,
-    Engine,
-    Halted,
-    IdSource,
-    ParentEnded,
-    Resumed,
-    SendChild,
-)
+from sor_daemon.core.engine import Engine, IdSource
 from sor_daemon.core.market import Level, Nbbo, VenueBook
 from sor_daemon.core.messages import BusinessReject, CancelFields, ReplaceFields, StatusFields
 from sor_daemon.core.risk import ALL, Throttle

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from sor_daemon.core.actions import ChildFilled, SendChild
 from sor_daemon.core.domain import ExecType, OrdStatus
-from sor_daemon.core.engine import ChildFilled, IdSource, SendChild
+from sor_daemon.core.engine import IdSource
 from sor_daemon.core.messages import CancelFields
 from sor_daemon.service import journal as journal_module
 from sor_daemon.service.journal import Fill, Journal, JournalError, describe_parent, open_read_only

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sor_daemon.config import load_config, load_market
+from sor_daemon.core.actions import SendChild
 from sor_daemon.core.domain import (
     ExecType,
     LiquidityInd,
@@ -17,7 +18,7 @@ from sor_daemon.core.domain import (
     Side,
     TimeInForce,
 )
-from sor_daemon.core.engine import Engine, IdSource, SendChild
+from sor_daemon.core.engine import Engine, IdSource
 from sor_daemon.core.market import VenueBook
 from sor_daemon.core.messages import (
     CancelFields,

@@ -23,15 +23,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sor_daemon.config import SorConfig
+from sor_daemon.core.actions import Action, CancelChild, QueryChild, SendChild
 from sor_daemon.core.domain import ExecType, Side
-from sor_daemon.core.engine import (
-    Action,
-    CancelChild,
-    Engine,
-    IdSource,
-    QueryChild,
-    SendChild,
-)
+from sor_daemon.core.engine import Engine, IdSource
 from sor_daemon.core.messages import CancelFields, CancelReject, ExecutionReport, NewOrderFields
 from sor_daemon.core.orders import ParentOrder
 from sor_daemon.core.routing.routes import Broker
