@@ -938,7 +938,7 @@ class Engine:
             qty = child.leaves_qty
             if qty == 0:
                 return
-        child.cum_qty += qty
+        child.apply_fill(qty)
         if child.cum_qty == child.qty:
             self._move(child, OrdStatus.FILLED, actions)
         elif child.status is not OrdStatus.PENDING_CANCEL:
@@ -953,8 +953,7 @@ class Engine:
                                    nbbo.ask.price if nbbo.ask else None,
                                    first=child.cum_qty == qty,
                                    liquidity=report.liquidity, exec_id=report.exec_id))
-        parent.cum_qty += qty
-        parent.notional += price * qty
+        parent.apply_fill(qty, price)
         request = None
         if parent.cum_qty >= parent.qty:
             request, parent.pending = parent.pending, None  # refused below, too late
@@ -1035,7 +1034,7 @@ class Engine:
         parent.pending = None
         actions: list[Action] = []
         if not request.is_replace:
-            parent.cl_ord_id = request.cl_ord_id
+            parent.apply_amendment(request)
             self._move(parent, OrdStatus.CANCELED, actions)
             actions.append(self._report(parent, ExecType.CANCELED,
                                         orig_cl_ord_id=request.orig_cl_ord_id,
@@ -1048,12 +1047,7 @@ class Engine:
                 CxlRejReason.TOO_LATE_TO_CANCEL,
                 f"filled {parent.cum_qty} meanwhile, above the new OrderQty {request.qty}"))
             return actions + self._route(parent, now_ns)
-        parent.cl_ord_id = request.cl_ord_id
-        parent.qty = request.qty
-        parent.price = request.price
-        parent.exhausted_venues.clear()
-        parent.missed.clear()
-        parent.text = ""
+        parent.apply_amendment(request)
         self._move(parent, parent.working_status, actions)
         actions.append(self._report(parent, ExecType.REPLACED,
                                     orig_cl_ord_id=request.orig_cl_ord_id))

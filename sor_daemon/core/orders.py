@@ -177,6 +177,23 @@ class ParentOrder(_Stateful):
             return OrdStatus.FILLED
         return OrdStatus.PARTIALLY_FILLED if self.cum_qty else OrdStatus.NEW
 
+    def apply_fill(self, qty: int, price: Decimal) -> None:
+        """One of its children filled ``qty`` at ``price``."""
+        self.cum_qty += qty
+        self.notional += price * qty
+
+    def apply_amendment(self, request: PendingRequest) -> None:
+        """The OMS's cancel or replace, done: the order goes by the request's ClOrdID; a
+        replace's terms are its own now, and its routing starts afresh (no venue left out,
+        no miss held against one). Its status moves through the transition table."""
+        self.cl_ord_id = request.cl_ord_id
+        if request.is_replace:
+            self.qty = request.qty
+            self.price = request.price
+            self.exhausted_venues.clear()
+            self.missed.clear()
+            self.text = ""
+
 
 @dataclass(slots=True, eq=False)
 class ChildOrder(_Stateful):
@@ -232,3 +249,7 @@ class ChildOrder(_Stateful):
     @property
     def leaves_qty(self) -> int:
         return 0 if self.is_terminal else self.qty - self.cum_qty
+
+    def apply_fill(self, qty: int) -> None:
+        """The venue filled ``qty`` more (at most what it has working)."""
+        self.cum_qty += qty
