@@ -820,10 +820,11 @@ class Engine:
         plans = STRATEGIES[parent.strategy].plan(request, self.market, self._venues, now_ns,
                                                  self.context)
         if not plans:
-            decision = self._decision(parent, request, plans)
+            actions = [self._decision(parent, request, plans)]
             if live or self._waits(parent):
-                return [decision]
-            return [decision, *self._end_unplaceable(parent)]
+                self._acknowledge(parent, actions)  # it works here until a venue can take it
+                return actions
+            return [*actions, *self._end_unplaceable(parent)]
         actions: list[Action] = []
         routes: list[str] = []
         for plan in plans:

@@ -251,6 +251,21 @@ def test_day_limit_with_no_venue_up_waits_and_rests_when_one_is_back():
         "XNAS", 500, D("189.90"), TimeInForce.DAY)
 
 
+def test_a_day_limit_no_venue_can_take_at_once_is_acknowledged_and_waits():
+    """A Day buy pinned to a dark pool far below the mid: no child yet, but the OMS hears
+    New at once (it works at the router), not silence."""
+    engine = Engine({"AAPL": D("0.01")}, states(XNAS="lit", DARKA="dark"), "best-price",
+                    IdSource("T-"))
+    for venue in ("XNAS", "DARKA"):
+        engine.venue_session(venue, True, 0)
+    engine.venue_book(VenueBook("XNAS", "AAPL", (Level(D("189.99"), 300),),
+                                (Level(D("190.01"), 300),), 0))
+    actions = engine.new_order(S, new(price="100", tif="0", ex_destination="DARKA"), 1)
+    assert not of(actions, SendChild)
+    [ack] = reports(actions)
+    assert (ack.exec_type, ack.ord_status, ack.leaves_qty) == (ExecType.NEW, OrdStatus.NEW, 100)
+
+
 def test_ex_destination_pins_the_venue():
     engine = make_engine()
     [send] = of(engine.new_order(S, new(ex_destination="ARCX"), 1), SendChild)
